@@ -1,0 +1,67 @@
+# loudou: `make demo` to try it, `make test` to check it. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_SEED ?= 42
+DEMO_SIZE ?= small
+
+.PHONY: install demo serve test test-sqlite test-postgres lint format check-migrations messages clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Migrate, load the built-in playbooks and a deterministic demo company, serve it on 127.0.0.1:8000.
+demo: $(STAMP)
+	LOUDOU_DEBUG=1 $(BIN)/loudou migrate --no-input -v 0
+	LOUDOU_DEBUG=1 $(BIN)/loudou demo --seed $(DEMO_SEED) --size $(DEMO_SIZE) --if-empty
+	@echo ""
+	@echo "  loudou is serving on http://$(HOST):$(PORT)/   (Ctrl-C stops it)"
+	@echo "  Log in as: admin / loudou-demo   (every demo user has the password loudou-demo)"
+	@echo ""
+	LOUDOU_DEBUG=1 $(BIN)/loudou runserver $(HOST):$(PORT) --noreload
+
+# Production-style serving: gunicorn with production settings (LOUDOU_SECRET_KEY and
+# LOUDOU_ALLOWED_HOSTS must be set).
+serve: $(STAMP)
+	$(BIN)/loudou collectstatic --no-input -v 0
+	$(BIN)/gunicorn loudou.wsgi:application --workers 2 --bind $(HOST):$(PORT) --access-logfile -
+
+# The whole suite on SQLite, then on PostgreSQL (a throwaway cluster, or LOUDOU_TEST_DATABASE_URL).
+# LOUDOU_REQUIRE_POSTGRES=1 (CI) turns a missing PostgreSQL into a failure.
+test: $(STAMP) lint-fast check-migrations
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: $(STAMP)
+	env -u DATABASE_URL LOUDOU_DEBUG=1 $(BIN)/pytest
+
+test-postgres: $(STAMP)
+	scripts/with-postgres env LOUDOU_DEBUG=1 LOUDOU_EXPECT_POSTGRES=1 $(BIN)/pytest
+
+check-migrations: $(STAMP)
+	env -u DATABASE_URL LOUDOU_DEBUG=1 LOUDOU_VAR_DIR=$$(mktemp -d) $(BIN)/loudou makemigrations --check --dry-run -v 1
+
+lint-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lint: lint-fast
+	LOUDOU_DEBUG=1 $(BIN)/mypy src/loudou
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Rebuild the compiled translations after editing src/loudou/locale/*/LC_MESSAGES/django.po.
+messages: $(STAMP)
+	cd src/loudou && LOUDOU_DEBUG=1 ../../$(BIN)/loudou compilemessages -v 0
+
+clean:
+	rm -rf $(VENV) var build dist src/*.egg-info

@@ -1,0 +1,111 @@
+"""Reads for the funnel. Everything here is computed from opportunity history (DESIGN.md rule 3)
+and restricted by the visibility rule."""
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import OuterRef, Subquery
+
+from loudou.core import clock
+from loudou.core.i18n import localized
+from loudou.customers.models import Account, AccountQualification
+from loudou.pipeline.models import Opportunity, OpportunityHistory, Status
+from loudou.playbooks.models import Playbook, StageKind
+
+ZERO = Decimal("0.00")
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """The last instant of `day` in the installation's time zone (as-of dates mean end of day)."""
+    from django.utils import timezone
+
+    start_next = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min)
+    return timezone.make_aware(start_next) - dt.timedelta(microseconds=1)
+
+
+def states_at(
+    user: Any,
+    playbook_key: str,
+    at: dt.datetime,
+    *,
+    branch_ids: set[int] | None = None,
+    owner_id: int | None = None,
+) -> list[OpportunityHistory]:
+    """For each visible opportunity of the playbook that existed at `at`, its history row in force
+    then (the latest with `valid_from <= at`)."""
+    latest = OpportunityHistory.objects.filter(
+        opportunity=OuterRef("pk"), valid_from__lte=at
+    ).order_by("-valid_from", "-id")
+    opps = Opportunity.objects.visible_to(user).filter(playbook__key=playbook_key, created_at__lte=at)
+    if branch_ids is not None:
+        opps = opps.filter(branch_id__in=branch_ids)
+    if owner_id is not None:
+        opps = opps.filter(owner_id=owner_id)
+    ids = opps.annotate(row=Subquery(latest.values("id")[:1])).values("row")
+    return list(OpportunityHistory.objects.filter(id__in=ids).select_related("stage"))
+
+
+def target_accounts_at(user: Any, at: dt.datetime, *, branch_ids: set[int] | None = None) -> int:
+    """How many visible accounts were target accounts at `at` (their latest qualification then)."""
+    latest = AccountQualification.objects.filter(account=OuterRef("pk"), at__lte=at).order_by(
+        "-at", "-id"
+    )
+    accounts = Account.objects.visible_to(user).filter(created_at__lte=at)
+    if branch_ids is not None:
+        accounts = accounts.filter(branch_id__in=branch_ids)
+    verdicts = accounts.annotate(target=Subquery(latest.values("is_target")[:1]))
+    return verdicts.filter(target=True).count()
+
+
+def funnel_snapshot(
+    user: Any,
+    playbook: Playbook,
+    *,
+    as_of: dt.date | None = None,
+    branch_ids: set[int] | None = None,
+    owner_id: int | None = None,
+) -> dict[str, Any]:
+    """The funnel at the end of `as_of` (default now): target accounts, then open deals per stage
+    (count, amount, weighted amount), and deals won and lost up to then.
+
+    Stages are matched by key across versions of the playbook, so deals created under an older
+    version count in the stage of the same key.
+    """
+    at = end_of_day(as_of) if as_of else clock.now()
+    rows = states_at(user, playbook.key, at, branch_ids=branch_ids, owner_id=owner_id)
+    open_by_stage: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), ZERO, ZERO])
+    closed = {Status.WON: [0, ZERO], Status.LOST: [0, ZERO]}
+    for row in rows:
+        if row.status == Status.OPEN:
+            bucket = open_by_stage[row.stage.key]
+            bucket[0] += 1
+            bucket[1] += row.amount
+            bucket[2] += row.amount * row.probability / 100
+        else:
+            closed[row.status][0] += 1  # type: ignore[index, operator]
+            closed[row.status][1] += row.amount  # type: ignore[index, operator]
+    stages = []
+    for stage in playbook.ordered_stages():
+        if stage.kind != StageKind.OPEN:
+            continue
+        count, amount, weighted = open_by_stage.get(stage.key, [0, ZERO, ZERO])
+        stages.append(
+            {
+                "key": stage.key,
+                "order": stage.order,
+                "name": localized(stage, "name"),
+                "count": int(count),
+                "amount": str(Decimal(amount).quantize(ZERO)),
+                "weighted_amount": str(Decimal(weighted).quantize(ZERO)),
+            }
+        )
+    return {
+        "as_of": (as_of or clock.today()).isoformat(),
+        "playbook": playbook.key,
+        "target_accounts": target_accounts_at(user, at, branch_ids=branch_ids),
+        "stages": stages,
+        "won": {"count": closed[Status.WON][0], "amount": str(closed[Status.WON][1])},
+        "lost": {"count": closed[Status.LOST][0], "amount": str(closed[Status.LOST][1])},
+    }

@@ -1,0 +1,58 @@
+"""Shared pieces of the `loudou` commands: who the command acts as, JSON output, errors."""
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import CommandError
+from django.utils import translation
+
+from loudou.org.models import AccessLevel, User
+
+
+class SystemActor:
+    """The operator at the command line with no --as: sees everything, records no user."""
+
+    pk = None
+    id = None
+    is_authenticated = True
+    is_active = True
+    is_superuser = True
+    sees_everything = True
+    level = AccessLevel.ADMIN
+    branch_id = None
+    username = "system"
+
+    def __str__(self) -> str:
+        return "system"
+
+
+def resolve_actor(username: str | None) -> Any:
+    """The user named by --as, or the system actor."""
+    if not username:
+        return SystemActor()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"No user named {username!r}.")
+    return user
+
+
+def activate_language(code: str | None) -> None:
+    """Use --lang (zh-hans or en) for the messages and texts a command prints."""
+    if code:
+        if code not in {"zh-hans", "en"}:
+            raise CommandError("--lang takes zh-hans or en")
+        translation.activate(code)
+
+
+def dump_json(data: Any) -> str:
+    """One JSON document: decimals as strings, dates ISO 8601, Chinese unescaped."""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return str(value)
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        raise TypeError(type(value).__name__)
+
+    return json.dumps(data, ensure_ascii=False, indent=2, default=default)

@@ -1,0 +1,166 @@
+"""Writes to the organisation: branches, users and their roles, targets."""
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from loudou.core.audit import audit, snapshot
+from loudou.core.errors import PermissionDenied, ValidationFailed
+from loudou.core.money import parse_amount, validate_currency
+from loudou.org.access import require_manager_of
+from loudou.org.models import AccessLevel, Branch, Target, TargetScope, User
+from loudou.playbooks.models import Role
+
+
+def _require_admin(actor: Any, what: str) -> None:
+    if actor is not None and getattr(actor, "level", None) != AccessLevel.ADMIN:
+        raise PermissionDenied(_("Only an administrator may %(what)s.") % {"what": what})
+
+
+@transaction.atomic
+def branch_create(
+    *, actor: Any, code: str, name: str, name_en: str = "", parent: Branch | None = None
+) -> Branch:
+    """Add a branch or team under `parent` (administrators; None actor = system setup)."""
+    _require_admin(actor, _("create branches"))
+    if not code.strip() or not name.strip():
+        raise ValidationFailed(_("A branch needs a code and a name."))
+    if Branch.objects.filter(code=code).exists():
+        raise ValidationFailed(
+            _("A branch with code %(c)s exists.") % {"c": code}, details={"code": "duplicate"}
+        )
+    branch = Branch.objects.create(
+        code=code, name=name.strip(), name_en=name_en.strip(), parent=parent
+    )
+    audit("branch.create", branch, actor=actor, after=snapshot(branch, ["code", "name", "parent"]))
+    return branch
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor: Any,
+    username: str,
+    password: str,
+    display_name: str = "",
+    branch: Branch | None = None,
+    job_role: str | None = None,
+    access_level: str = AccessLevel.SELLER,
+    language: str = "zh-hans",
+    email: str = "",
+    check_password: bool = True,
+) -> User:
+    """Create a user with a job role (a playbook role key), an access level and a branch."""
+    _require_admin(actor, _("create users"))
+    if User.objects.filter(username=username).exists():
+        raise ValidationFailed(
+            _("The user name %(u)s is taken.") % {"u": username}, details={"username": "duplicate"}
+        )
+    if access_level not in AccessLevel.values:
+        raise ValidationFailed(_("Unknown access level %(v)s.") % {"v": access_level})
+    role = _role(job_role)
+    user = User(
+        username=username,
+        display_name=display_name,
+        branch=branch,
+        job_role=role,
+        access_level=access_level,
+        language=language,
+        email=email,
+        is_staff=access_level == AccessLevel.ADMIN,
+        is_superuser=access_level == AccessLevel.ADMIN,
+    )
+    if check_password:
+        try:
+            validate_password(password, user)
+        except DjangoValidationError as exc:
+            raise ValidationFailed(
+                " ".join(exc.messages), details={"password": exc.messages}
+            ) from None
+    user.set_password(password)
+    user.save()
+    audit(
+        "user.create",
+        user,
+        actor=actor,
+        after=snapshot(user, ["username", "branch", "job_role", "access_level"]),
+    )
+    return user
+
+
+def _role(key: str | None) -> Role | None:
+    if not key:
+        return None
+    role = Role.objects.filter(key=key).first()
+    if role is None:
+        raise ValidationFailed(
+            _("Unknown role %(r)s.") % {"r": key}, details={"job_role": "unknown"}
+        )
+    return role
+
+
+@transaction.atomic
+def user_set_role(
+    *,
+    actor: Any,
+    user: User,
+    job_role: str | None = None,
+    access_level: str | None = None,
+    branch: Branch | None = None,
+) -> User:
+    """Change a user's job role, access level or branch (administrators only; audited)."""
+    _require_admin(actor, _("change roles"))
+    fields = ["job_role", "access_level", "branch"]
+    before = snapshot(user, fields)
+    if job_role is not None:
+        user.job_role = _role(job_role)
+    if access_level is not None:
+        if access_level not in AccessLevel.values:
+            raise ValidationFailed(_("Unknown access level %(v)s.") % {"v": access_level})
+        user.access_level = access_level
+    if branch is not None:
+        user.branch = branch
+    user.save(update_fields=fields)
+    audit("user.role_change", user, actor=actor, before=before, after=snapshot(user, fields))
+    return user
+
+
+@transaction.atomic
+def target_set(
+    *,
+    actor: Any,
+    month: dt.date,
+    amount: Any,
+    currency: str = "",
+    user: User | None = None,
+    branch: Branch | None = None,
+) -> Target:
+    """Set the month's target (业绩目标) of a person, a branch or (neither) the company."""
+    if user is not None and branch is not None:
+        raise ValidationFailed(_("A target is for a person, a branch or the company, not two."))
+    scope = TargetScope.USER if user else TargetScope.BRANCH if branch else TargetScope.COMPANY
+    if actor is not None:
+        if scope == TargetScope.COMPANY:
+            _require_admin(actor, _("set the company's target"))
+        else:
+            require_manager_of(actor, (user.branch_id if user else branch.pk), _("set targets"))  # type: ignore[union-attr]
+    month = month.replace(day=1)
+    value = parse_amount(amount)
+    target, _created = Target.objects.update_or_create(
+        scope=scope,
+        user=user,
+        branch=branch,
+        month=month,
+        defaults={"amount": value, "currency": validate_currency(currency)},
+    )
+    audit(
+        "target.set",
+        target,
+        actor=actor,
+        after=snapshot(target, ["scope", "user", "branch", "month", "amount"]),
+    )
+    return target
