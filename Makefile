@@ -40,10 +40,10 @@ test: $(STAMP) lint-fast check-migrations
 	$(MAKE) --no-print-directory test-postgres
 
 test-sqlite: $(STAMP)
-	env -u DATABASE_URL LOUDOU_DEBUG=1 $(BIN)/pytest
+	env -u DATABASE_URL LOUDOU_DEBUG=1 $(BIN)/pytest -q
 
 test-postgres: $(STAMP)
-	scripts/with-postgres env LOUDOU_DEBUG=1 LOUDOU_EXPECT_POSTGRES=1 $(BIN)/pytest
+	scripts/with-postgres env LOUDOU_DEBUG=1 LOUDOU_EXPECT_POSTGRES=1 $(BIN)/pytest -q
 
 check-migrations: $(STAMP)
 	env -u DATABASE_URL LOUDOU_DEBUG=1 LOUDOU_VAR_DIR=$$(mktemp -d) $(BIN)/loudou makemigrations --check --dry-run -v 1

@@ -28,6 +28,12 @@ def pytest_configure(config: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    """Hashing with PBKDF2 costs ~0.3 s a user here; tests need no strong hashes."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _english_by_default() -> Any:
     """Tests read messages in English unless they switch language themselves."""
     with translation.override("en"):

@@ -57,7 +57,10 @@ def activity_plan(
 def activity_complete(*, activity: Activity | int, actor: Any, outcome: str = "") -> Activity:
     """Mark an activity done, with its outcome."""
     pk = activity if isinstance(activity, int) else activity.pk
-    row = Activity.objects.visible_to(actor).filter(pk=pk).select_for_update(of=("self",)).first()
+    visible = Activity.objects.visible_to(actor).filter(pk=pk).exists()
+    row = (
+        Activity.objects.select_for_update(of=("self",)).filter(pk=pk).first() if visible else None
+    )
     if row is None:
         raise NotFound(_("No such activity."))
     if row.done_at is not None:

@@ -92,12 +92,10 @@ def approval_request(
 
 def _pending(approval: ProjectApproval | int, actor: Any) -> ProjectApproval:
     pk = approval if isinstance(approval, int) else approval.pk
-    found = (
-        ProjectApproval.objects.select_for_update()
-        .filter(pk=pk, opportunity__in=Opportunity.objects.visible_to(actor))
-        .select_related("opportunity")
-        .first()
-    )
+    visible = ProjectApproval.objects.filter(
+        pk=pk, opportunity__in=Opportunity.objects.visible_to(actor)
+    ).exists()
+    found = ProjectApproval.objects.select_for_update().filter(pk=pk).first() if visible else None
     if found is None:
         raise NotFound(_("No such project set-up request."))
     if found.status != ApprovalStatus.PENDING:
