@@ -38,7 +38,9 @@ def states_at(
     latest = OpportunityHistory.objects.filter(
         opportunity=OuterRef("pk"), valid_from__lte=at
     ).order_by("-valid_from", "-id")
-    opps = Opportunity.objects.visible_to(user).filter(playbook__key=playbook_key, created_at__lte=at)
+    opps = Opportunity.objects.visible_to(user).filter(
+        playbook__key=playbook_key, created_at__lte=at
+    )
     if branch_ids is not None:
         opps = opps.filter(branch_id__in=branch_ids)
     if owner_id is not None:

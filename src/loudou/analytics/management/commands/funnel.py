@@ -27,7 +27,9 @@ class Command(BaseCommand):
     help = "The funnel: target accounts, open deals per stage (count, amount, weighted), won, lost."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--as-of", type=iso_date, help="As of the end of this day (default now).")
+        parser.add_argument(
+            "--as-of", type=iso_date, help="As of the end of this day (default now)."
+        )
         parser.add_argument("--playbook", help="Playbook key (default: the default playbook).")
         parser.add_argument("--branch", help="Branch code (with the branches below it).")
         parser.add_argument("--owner", help="Owner's user name.")
@@ -62,7 +64,9 @@ class Command(BaseCommand):
             return
         table = Table(title=f"{data['playbook']} — {data['as_of']}", title_justify="left")
         for col in ("#", "stage", "count", "amount", "weighted"):
-            table.add_column(col, justify="right" if col in {"count", "amount", "weighted"} else "left")
+            table.add_column(
+                col, justify="right" if col in {"count", "amount", "weighted"} else "left"
+            )
         table.add_row("1", "target accounts", str(data["target_accounts"]), "", "")
         for s in data["stages"]:
             table.add_row(
@@ -72,6 +76,10 @@ class Command(BaseCommand):
                 f"{float(s['amount']):,.2f}",
                 f"{float(s['weighted_amount']):,.2f}",
             )
-        table.add_row("", "won", str(data["won"]["count"]), f"{float(data['won']['amount']):,.2f}", "")
-        table.add_row("", "lost", str(data["lost"]["count"]), f"{float(data['lost']['amount']):,.2f}", "")
+        table.add_row(
+            "", "won", str(data["won"]["count"]), f"{float(data['won']['amount']):,.2f}", ""
+        )
+        table.add_row(
+            "", "lost", str(data["lost"]["count"]), f"{float(data['lost']['amount']):,.2f}", ""
+        )
         Console(file=self.stdout, width=110).print(table)

@@ -71,7 +71,9 @@ class Command(BaseCommand):
             self.stdout.write(dump_json(data))
             return
         console = Console(file=self.stdout, width=120, soft_wrap=False)
-        console.print(f"[bold]{localized(playbook, 'name')}[/bold]  {playbook.key} v{playbook.version}")
+        console.print(
+            f"[bold]{localized(playbook, 'name')}[/bold]  {playbook.key} v{playbook.version}"
+        )
         console.print(localized(playbook, "description"))
         for stage in data["stages"]:
             table = Table(
