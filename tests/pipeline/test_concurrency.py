@@ -47,8 +47,8 @@ def test_two_updates_with_the_same_version_one_wins(walker, org):
         results = race(
             *[
                 (
-                    lambda a=a, who=who: ps.opportunity_update(
-                        opportunity=opp.pk, actor=org[who], amount=a, expected_version=version
+                    lambda a=a, who=who, v=version: ps.opportunity_update(
+                        opportunity=opp.pk, actor=org[who], amount=a, expected_version=v
                     )
                 )
                 for a, who in zip(amounts, ["seller", "manager"], strict=True)
@@ -83,8 +83,8 @@ def test_two_advances_of_one_opportunity_one_wins(walker, org):
         results = race(
             *[
                 (
-                    lambda who=who: ps.opportunity_advance(
-                        opportunity=opp.pk,
+                    lambda who=who, pk=opp.pk: ps.opportunity_advance(
+                        opportunity=pk,
                         to_stage="intent",
                         actor=org[who],
                         evidence=INTENT_EVIDENCE,
