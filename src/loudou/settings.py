@@ -12,6 +12,7 @@ LOUDOU_VAR_DIR          where SQLite, uploads and backups live (default ./var).
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -112,7 +113,7 @@ TEMPLATES = [
 ]
 
 
-def _database_settings() -> dict:
+def _database_settings() -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -137,7 +138,7 @@ def _database_settings() -> dict:
             f"DATABASE_URL names {db['ENGINE']}; loudou supports SQLite and PostgreSQL."
         )
     db["ATOMIC_REQUESTS"] = False
-    return db
+    return dict(db)
 
 
 DATABASES = {"default": _database_settings()}

@@ -77,37 +77,37 @@ def funnel_snapshot(
     """
     at = end_of_day(as_of) if as_of else clock.now()
     rows = states_at(user, playbook.key, at, branch_ids=branch_ids, owner_id=owner_id)
-    open_by_stage: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), ZERO, ZERO])
-    closed = {Status.WON: [0, ZERO], Status.LOST: [0, ZERO]}
+    counts: dict[str, int] = defaultdict(int)
+    amounts: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    weighted: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    closed_count = {Status.WON: 0, Status.LOST: 0}
+    closed_amount = {Status.WON: ZERO, Status.LOST: ZERO}
     for row in rows:
         if row.status == Status.OPEN:
-            bucket = open_by_stage[row.stage.key]
-            bucket[0] += 1
-            bucket[1] += row.amount
-            bucket[2] += row.amount * row.probability / 100
+            key = row.stage.key
+            counts[key] += 1
+            amounts[key] += row.amount
+            weighted[key] += row.amount * row.probability / 100
         else:
-            closed[row.status][0] += 1  # type: ignore[index, operator]
-            closed[row.status][1] += row.amount  # type: ignore[index, operator]
-    stages = []
-    for stage in playbook.ordered_stages():
-        if stage.kind != StageKind.OPEN:
-            continue
-        count, amount, weighted = open_by_stage.get(stage.key, [0, ZERO, ZERO])
-        stages.append(
-            {
-                "key": stage.key,
-                "order": stage.order,
-                "name": localized(stage, "name"),
-                "count": int(count),
-                "amount": str(Decimal(amount).quantize(ZERO)),
-                "weighted_amount": str(Decimal(weighted).quantize(ZERO)),
-            }
-        )
+            closed_count[Status(row.status)] += 1
+            closed_amount[Status(row.status)] += row.amount
+    stages = [
+        {
+            "key": stage.key,
+            "order": stage.order,
+            "name": localized(stage, "name"),
+            "count": counts[stage.key],
+            "amount": str(amounts[stage.key].quantize(ZERO)),
+            "weighted_amount": str(weighted[stage.key].quantize(ZERO)),
+        }
+        for stage in playbook.ordered_stages()
+        if stage.kind == StageKind.OPEN
+    ]
     return {
         "as_of": (as_of or clock.today()).isoformat(),
         "playbook": playbook.key,
         "target_accounts": target_accounts_at(user, at, branch_ids=branch_ids),
         "stages": stages,
-        "won": {"count": closed[Status.WON][0], "amount": str(closed[Status.WON][1])},
-        "lost": {"count": closed[Status.LOST][0], "amount": str(closed[Status.LOST][1])},
+        "won": {"count": closed_count[Status.WON], "amount": str(closed_amount[Status.WON])},
+        "lost": {"count": closed_count[Status.LOST], "amount": str(closed_amount[Status.LOST])},
     }

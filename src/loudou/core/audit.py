@@ -61,7 +61,7 @@ def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in fields:
         field = obj._meta.get_field(name)
-        value = getattr(obj, field.attname)
+        value = getattr(obj, getattr(field, "attname", name))
         if isinstance(value, Decimal):
             value = str(value)
         elif isinstance(value, dt.date | dt.datetime):

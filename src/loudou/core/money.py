@@ -1,6 +1,7 @@
 """Money: Decimal amounts with a currency code; the installation has a base currency."""
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -16,9 +17,9 @@ def base_currency() -> str:
     return settings.LOUDOU_BASE_CURRENCY
 
 
-def money_field(verbose_name: str, **kwargs: object) -> models.DecimalField:
+def money_field(verbose_name: Any, **kwargs: Any) -> models.DecimalField:
     """A DecimalField sized for amounts up to 10^16 with cents."""
-    return models.DecimalField(verbose_name, max_digits=18, decimal_places=2, **kwargs)  # type: ignore[call-overload]
+    return models.DecimalField(verbose_name, max_digits=18, decimal_places=2, **kwargs)
 
 
 def parse_amount(

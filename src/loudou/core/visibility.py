@@ -28,7 +28,7 @@ class VisibleQuerySet(models.QuerySet):
             return self
         rule = Q(**{self.owner_field: user.pk})
         if self.team_path:
-            team_ids = self.model.objects.filter(**{self.team_path: user.pk}).values("pk")
+            team_ids = self.model._default_manager.filter(**{self.team_path: user.pk}).values("pk")
             rule |= Q(pk__in=team_ids)
         if managed:
             rule |= Q(**{f"{self.branch_field}__in": managed})

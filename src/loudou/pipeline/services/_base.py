@@ -57,7 +57,7 @@ def audit_values(opp: Opportunity) -> dict[str, Any]:
     out = {}
     for name in AUDITED:
         field = opp._meta.get_field(name)
-        value = getattr(opp, field.attname)
+        value = getattr(opp, getattr(field, "attname", name))
         out[name] = value if isinstance(value, int | str | bool | type(None)) else str(value)
     return out
 

@@ -82,4 +82,4 @@ class Command(BaseCommand):
         table.add_row(
             "", "lost", str(data["lost"]["count"]), f"{float(data['lost']['amount']):,.2f}", ""
         )
-        Console(file=self.stdout, width=110).print(table)
+        Console(file=self.stdout, width=110).print(table)  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ class Command(BaseCommand):
                 status=ApprovalStatus.PENDING,
                 opportunity__in=Opportunity.objects.visible_to(actor),
             ).select_related("opportunity", "opportunity__account", "requested_by")
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "id": a.pk,
                     "opportunity": a.opportunity.name,

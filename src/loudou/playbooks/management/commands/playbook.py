@@ -70,7 +70,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(dump_json(data))
             return
-        console = Console(file=self.stdout, width=120, soft_wrap=False)
+        console = Console(file=self.stdout, width=120, soft_wrap=False)  # type: ignore[arg-type]
         console.print(
             f"[bold]{localized(playbook, 'name')}[/bold]  {playbook.key} v{playbook.version}"
         )
