@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
 
@@ -76,24 +77,23 @@ class Command(BaseCommand):
         )
         console.print(localized(playbook, "description"))
         for stage in data["stages"]:
-            table = Table(
-                title=f"{stage['order']}. {localized_dict(stage['name'])}  "
-                f"({stage['kind']}, {stage['probability']} %)",
-                title_justify="left",
-                show_header=True,
-                expand=False,
+            console.print()
+            console.print(
+                f"[bold]{stage['order']}. {localized_dict(stage['name'])}[/bold]  "
+                f"{stage['key']} · {stage['kind']} · {stage['probability']} %"
             )
-            table.add_column("criterion")
-            table.add_column("kind")
-            table.add_column("text")
-            for c in stage["criteria"]:
-                table.add_row(c["key"], c["kind"], localized_dict(c["text"]))
             console.print(localized_dict(stage["definition"]))
             owners = ", ".join(localized_dict(o["name"]) for o in stage["owners"])
-            console.print(f"  owners: {owners}")
+            console.print(f"  {_('Owners')}: {owners}")
             for work in stage["main_work"]:
                 console.print(f"  • {localized_dict(work)}")
             if stage["criteria"]:
+                table = Table(show_header=True, expand=False)
+                table.add_column(_("Criterion"))
+                table.add_column(_("Kind"))
+                table.add_column(_("Text"))
+                for c in stage["criteria"]:
+                    table.add_row(c["key"], c["kind"], localized_dict(c["text"]))
                 console.print(table)
 
     def _list(self, options: dict[str, Any]) -> None:
