@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -211,7 +212,7 @@ class OpportunityAdmin(ServiceAdmin):
     fieldsets = (
         (None, {"fields": ("name", "account", "need", "source", "owner", "branch")}),
         (
-            _("stage"),
+            capfirst(_("stage")),
             {
                 "fields": (
                     "playbook",
@@ -225,11 +226,14 @@ class OpportunityAdmin(ServiceAdmin):
             },
         ),
         (
-            _("amount"),
+            capfirst(_("amount")),
             {"fields": ("amount", "currency", "budget", "close_date", "weighted_amount_display")},
         ),
-        (_("closed on"), {"fields": ("closed_on", "lost_reason", "lost_to")}),
-        (_("version"), {"fields": ("version", "created_at", "updated_at", "expected_version")}),
+        (capfirst(_("closed on")), {"fields": ("closed_on", "lost_reason", "lost_to")}),
+        (
+            capfirst(_("version")),
+            {"fields": ("version", "created_at", "updated_at", "expected_version")},
+        ),
     )
     readonly_fields = (
         "account",
