@@ -44,9 +44,10 @@ def parse_amount(
             _("An amount cannot be negative (%(value)s).") % {"value": value},
             details={field: _("negative")},
         )
+    amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
     if amount >= Decimal("1e16"):
         raise ValidationFailed(_("The amount is too large."), details={field: _("too large")})
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return amount
 
 
 def validate_currency(code: str) -> str:

@@ -103,7 +103,19 @@ def _clean_account_fields(account: Account, data: dict[str, Any]) -> None:
     if data.get("revenue_currency"):
         data["revenue_currency"] = validate_currency(data["revenue_currency"])
     for number in ("employees", "organisations_count"):
-        if data.get(number) is not None and int(data[number]) < 0:
+        if number not in data:
+            continue
+        if data[number] is None or data[number] == "":
+            data[number] = None if number == "employees" else 1
+            continue
+        try:
+            data[number] = int(data[number])
+        except (TypeError, ValueError):
+            raise ValidationFailed(
+                _("%(f)s must be a whole number, not “%(v)s”.") % {"f": number, "v": data[number]},
+                details={number: "not_a_number"},
+            ) from None
+        if data[number] < 0:
             raise ValidationFailed(
                 _("%(f)s cannot be negative.") % {"f": number}, details={number: "negative"}
             )
@@ -148,7 +160,15 @@ def account_create(*, actor: Any, owner: Any = None, **data: Any) -> Account:
     account.save()
     audit("account.create", account, actor=actor, after=snapshot(account, ACCOUNT_FIELDS))
     account_qualify(account=account, actor=actor)
+    _requalify_groups({account.parent_id}, actor=actor)
     return account
+
+
+def _requalify_groups(parent_ids: set[int | None], *, actor: Any) -> None:
+    """A subsidiary joining or leaving a group changes the group's "several organisations"
+    criterion: qualify the groups again."""
+    for parent in Account.objects.filter(pk__in={p for p in parent_ids if p}):
+        account_qualify(account=parent, actor=actor)
 
 
 @transaction.atomic
@@ -158,10 +178,13 @@ def account_update(*, account: Account, actor: Any, **data: Any) -> Account:
     _require_account_editor(account, actor)
     _clean_account_fields(account, data)
     before = snapshot(account, ACCOUNT_FIELDS)
+    old_parent_id = account.parent_id
     for key, value in data.items():
         setattr(account, key, value)
     account.updated_at = clock.now()
     account.save()
+    if account.parent_id != old_parent_id:
+        _requalify_groups({old_parent_id, account.parent_id}, actor=actor)
     audit(
         "account.update",
         account,
@@ -241,6 +264,7 @@ def contact_create(
     selection_part: str = "",
 ) -> Contact:
     """Add a contact to an account, with their part in the selection team."""
+    _require_account_editor(account, actor)
     if not name.strip():
         raise ValidationFailed(_("A contact needs a name."), details={"name": "required"})
     if selection_part not in SelectionPart.values:
@@ -268,6 +292,7 @@ def contact_create(
 @transaction.atomic
 def contact_update(*, contact: Contact, actor: Any, **data: Any) -> Contact:
     """Change a contact's name, title, phone, email or selection part."""
+    _require_account_editor(contact.account, actor)
     allowed = {"name", "title", "phone", "email", "selection_part"}
     if set(data) - allowed:
         raise ValidationFailed(

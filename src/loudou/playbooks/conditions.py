@@ -127,7 +127,10 @@ def _size_in(account: Any, args: tuple[str, ...]) -> Verdict:
     label = account.get_size_band_display()
     if account.size_band in args:
         return Verdict(True, _("Size: %(size)s.") % {"size": label})
-    return Verdict(False, _("Size: %(size)s, not large or medium.") % {"size": label})
+    from loudou.customers.models import SizeBand
+
+    wanted = _(" or ").join(str(SizeBand(a).label).lower() for a in args)
+    return Verdict(False, _("Size: %(size)s, not %(wanted)s.") % {"size": label, "wanted": wanted})
 
 
 def _multi_org(account: Any, args: tuple[str, ...]) -> Verdict:

@@ -87,6 +87,7 @@ class StageSpec:
     main_work: list[dict[str, str]]
     criteria: list[CriterionSpec] = field(default_factory=list)
     owners_line: int = 0
+    key_line: int = 0
 
 
 @dataclass
@@ -153,7 +154,7 @@ class _Reader:
         if value and (not set(value) <= KEY_CHARS or len(value) > 40):
             self.problem(
                 node,
-                f"{path}.key",
+                f"{path}.key" if path else "key",
                 f"{value!r}: use lower-case letters, digits, - and _ (≤ 40)",
                 "key",
             )
@@ -303,7 +304,7 @@ def _read_stage(r: _Reader, node: _Mapping, path: str, *, order: int) -> StageSp
             f"{probability!r}: a whole percent from 0 to 100",
             "probability",
         )
-        probability = 0
+        probability = -1  # invalid: reported once, left out of the ordering check
     category = node.get("forecast_category") or {"won": "closed"}.get(kind, "pipeline")
     if category not in FORECAST_CATEGORIES:
         r.problem(
@@ -357,6 +358,7 @@ def _read_stage(r: _Reader, node: _Mapping, path: str, *, order: int) -> StageSp
         main_work=main_work,
         criteria=criteria,
         owners_line=node.key_lines.get("owners", node.line),
+        key_line=node.key_lines.get("key", node.line),
     )
 
 
@@ -404,9 +406,15 @@ def _check_stages(r: _Reader, data: _Mapping, stages: list[StageSpec]) -> None:
         if "stages" in data:
             r.problem(data, "stages", "needs at least one stage", "stages")
         return
-    keys = [s.key for s in stages]
-    for dup in sorted({k for k in keys if keys.count(k) > 1}):
-        r.problem(data, "stages", f"stage key {dup!r} appears twice", "stages")
+    seen: set[str] = set()
+    for i, stage in enumerate(stages):
+        if stage.key and stage.key in seen:
+            r.problems.append(
+                Problem(
+                    r.source, stage.key_line, f"stages[{i}].key", f"{stage.key!r} appears twice"
+                )
+            )
+        seen.add(stage.key)
     kinds = [s.kind for s in stages]
     if "account" in kinds and kinds.index("account") != 0:
         r.problem(data, "stages", "an account stage can only be the first stage", "stages")
@@ -416,7 +424,7 @@ def _check_stages(r: _Reader, data: _Mapping, stages: list[StageSpec]) -> None:
         r.problem(data, "stages", "exactly one won stage, and it must be the last", "stages")
     if "open" not in kinds:
         r.problem(data, "stages", "needs at least one open stage", "stages")
-    open_probs = [s.probability for s in stages if s.kind == "open"]
+    open_probs = [s.probability for s in stages if s.kind == "open" and s.probability >= 0]
     if open_probs != sorted(open_probs):
         r.problem(
             data, "stages", "open stages' probabilities must not decrease down the funnel", "stages"
