@@ -18,6 +18,21 @@ def localized(obj: Any, field: str, language: str | None = None) -> str:
     return en or zh
 
 
+def join_list(items: list[str], language: str | None = None) -> str:
+    """Join short items the way the language does: 、 in Chinese, ", " in English."""
+    return ("、" if is_chinese(language) else ", ").join(items)
+
+
+def join_clauses(items: list[str], language: str | None = None) -> str:
+    """Join clauses: ； in Chinese, "; " in English."""
+    return ("；" if is_chinese(language) else "; ").join(items)
+
+
+def parenthesised(text: str, language: str | None = None) -> str:
+    """A remark in parentheses: full-width in Chinese."""
+    return f"（{text}）" if is_chinese(language) else f" ({text})"
+
+
 def localized_dict(value: dict[str, str] | None, language: str | None = None) -> str:
     """Pick from a {"zh": ..., "en": ...} mapping with the same fallback."""
     value = value or {}

@@ -16,6 +16,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from loudou.core import clock
+from loudou.core.i18n import join_list
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def _has_quote(opp: Any, args: tuple[str, ...]) -> Verdict:
             return Verdict(
                 False,
                 _("The preliminary quote v%(v)s has no lines for: %(missing)s.")
-                % {"v": quote.version, "missing": ", ".join(str(m) for m in missing)},
+                % {"v": quote.version, "missing": join_list([str(m) for m in missing])},
             )
     return Verdict(True, _("%(quote)s submitted.") % {"quote": quote})
 
@@ -231,7 +232,7 @@ def _has_key_dates(opp: Any, args: tuple[str, ...]) -> Verdict:
     planned = set(opp.key_dates.values_list("kind", flat=True)) if opp.pk else set()
     missing = [str(KeyDateKind(k).label) for k in args if k not in planned]
     if missing:
-        return Verdict(False, _("Key dates not planned: %(m)s.") % {"m": ", ".join(missing)})
+        return Verdict(False, _("Key dates not planned: %(m)s.") % {"m": join_list(missing)})
     return Verdict(True, _("Key dates planned."))
 
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from loudou.core import clock
 from loudou.core.audit import audit
 from loudou.core.errors import GateRefused, PermissionDenied, ValidationFailed
-from loudou.core.i18n import localized
+from loudou.core.i18n import join_clauses, localized, parenthesised
 from loudou.org.access import manages_branch
 from loudou.pipeline.gates import CriterionState, gate_check
 from loudou.pipeline.models import (
@@ -65,7 +65,7 @@ def pass_gate(
         return
     listed = [s.as_dict() for s in missing]
     if not override_reason.strip():
-        lines = "; ".join(f"{d['text']} ({d['reason']})" for d in listed)
+        lines = join_clauses([f"{d['text']}{parenthesised(d['reason'])}" for d in listed])
         raise GateRefused(
             _("“%(name)s” cannot enter “%(stage)s”: %(n)s criteria do not hold: %(lines)s")
             % {

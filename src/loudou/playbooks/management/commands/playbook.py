@@ -11,7 +11,7 @@ from rich.table import Table
 
 from loudou.core.cli import activate_language, dump_json
 from loudou.core.errors import NotFound
-from loudou.core.i18n import localized, localized_dict
+from loudou.core.i18n import join_list, localized, localized_dict
 from loudou.playbooks.loader import PlaybookFileError
 from loudou.playbooks.models import Playbook
 from loudou.playbooks.selectors import playbook_as_dict, playbook_get
@@ -83,8 +83,9 @@ class Command(BaseCommand):
                 f"{stage['key']} · {stage['kind']} · {stage['probability']} %"
             )
             console.print(localized_dict(stage["definition"]))
-            owners = ", ".join(localized_dict(o["name"]) for o in stage["owners"])
-            console.print(f"  {_('Owners')}: {owners}")
+            owners = join_list([localized_dict(o["name"]) for o in stage["owners"]])
+            owners_label = _("Owners")
+            console.print(f"  {owners_label}: {owners}")
             for work in stage["main_work"]:
                 console.print(f"  • {localized_dict(work)}")
             if stage["criteria"]:
