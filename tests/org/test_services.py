@@ -10,7 +10,7 @@ from loudou.core.errors import PermissionDenied, ValidationFailed
 from loudou.core.models import AuditEvent
 from loudou.org.access import branch_subtree_ids, managed_branch_ids, manages_branch
 from loudou.org.models import Target, TargetScope, User
-from loudou.org.services import target_set, user_set_role
+from loudou.org.services import target_set, user_create, user_set_role
 from loudou.playbooks.models import Role
 
 
@@ -313,3 +313,18 @@ def test_who_manages_which_branches(org):
     assert manages_branch(org["north_manager"], org["shanghai"].pk) is False
     assert manages_branch(org["manager"], None) is False
     assert manages_branch(org["executive"], None) is True
+
+
+def test_user_create_takes_an_already_hashed_password(org):
+    from django.contrib.auth.hashers import make_password
+
+    from loudou.core.errors import ValidationFailed
+    from loudou.org.models import User
+
+    user = user_create(
+        actor=None, username="imported", password="", password_hash=make_password("s3cret-Pass")
+    )
+    assert User.objects.get(pk=user.pk).check_password("s3cret-Pass")
+    with pytest.raises(ValidationFailed):
+        user_create(actor=None, username="broken", password="", password_hash="plain-text")
+    assert not User.objects.filter(username="broken").exists()

@@ -367,3 +367,17 @@ def test_approval_rules(walker, org):
         selection_team="s",
     )
     assert again.status == "pending"
+
+
+def test_can_see_agrees_with_visible_to_for_every_user(walker, org):
+    """The instance check used under the row lock is the same rule as the queryset."""
+    mine = walker.create(name="mine")
+    teamed = walker.create(name="teamed")
+    ps.team_member_add(
+        opportunity=teamed, actor=org["seller"], user=org["sh_seller"], role="industry_expert"
+    )
+    users = [u for u in org.values() if hasattr(u, "username")]
+    for opp in (mine, teamed):
+        for user in users:
+            expected = Opportunity.objects.visible_to(user).filter(pk=opp.pk).exists()
+            assert Opportunity.objects.can_see(user, opp) is expected, (opp.name, user.username)

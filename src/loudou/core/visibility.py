@@ -33,3 +33,31 @@ class VisibleQuerySet(models.QuerySet):
         if managed:
             rule |= Q(**{f"{self.branch_field}__in": managed})
         return self.filter(rule)
+
+    def can_see(self, user: Any, obj: Any) -> bool:
+        """The same rule for one loaded object: owner and branch are read from the instance, so
+        only a team member costs a query. Equivalent to `visible_to(user).filter(pk=...)`."""
+        from loudou.org.access import managed_branch_ids
+
+        if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+            return False
+        managed = managed_branch_ids(user)
+        if managed is None:
+            return True
+        if _attr_path(obj, self.owner_field) == user.pk:
+            return True
+        if managed and _attr_path(obj, self.branch_field) in managed:
+            return True
+        if self.team_path:
+            return self.model._default_manager.filter(
+                pk=obj.pk, **{self.team_path: user.pk}
+            ).exists()
+        return False
+
+
+def _attr_path(obj: Any, path: str) -> Any:
+    """`owner` → obj.owner_id; `opportunity__owner` → obj.opportunity.owner_id."""
+    *parents, last = path.split("__")
+    for name in parents:
+        obj = getattr(obj, name)
+    return getattr(obj, f"{last}_id")

@@ -3,6 +3,7 @@
 import datetime as dt
 from typing import Any
 
+from django.contrib.auth.hashers import identify_hasher
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -53,8 +54,12 @@ def user_create(
     language: str = "zh-hans",
     email: str = "",
     check_password: bool = True,
+    password_hash: str | None = None,
 ) -> User:
-    """Create a user with a job role (a playbook role key), an access level and a branch."""
+    """Create a user with a job role (a playbook role key), an access level and a branch.
+
+    `password_hash` is an already-hashed password (Django's format) for imports and the demo; it
+    is used instead of hashing `password` again."""
     _require_admin(actor, _("create users"))
     if User.objects.filter(username=username).exists():
         raise ValidationFailed(
@@ -74,14 +79,21 @@ def user_create(
         is_staff=access_level == AccessLevel.ADMIN,
         is_superuser=access_level == AccessLevel.ADMIN,
     )
-    if check_password:
+    if check_password and password_hash is None:
         try:
             validate_password(password, user)
         except DjangoValidationError as exc:
             raise ValidationFailed(
                 " ".join(exc.messages), details={"password": exc.messages}
             ) from None
-    user.set_password(password)
+    if password_hash is not None:
+        try:
+            identify_hasher(password_hash)
+        except ValueError:
+            raise ValidationFailed(_("The password hash is not in a known format.")) from None
+        user.password = password_hash
+    else:
+        user.set_password(password)
     user.save()
     audit(
         "user.create",

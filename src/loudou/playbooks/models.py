@@ -57,12 +57,24 @@ class Playbook(models.Model):
         return f"{localized(self, 'name')} ({self.key} v{self.version})"
 
     def ordered_stages(self) -> list["Stage"]:
-        """The stages in funnel order (cached on the instance)."""
-        cached = getattr(self, "_ordered_stages", None)
+        """The stages in funnel order, with criteria and owners.
+
+        A playbook version never changes once loaded (a changed file makes a new version), so
+        the stages are cached per process, keyed by the version's id, digest and load time.
+        """
+        key = (self.pk, self.source_digest, self.loaded_at)
+        cached = _STAGE_CACHE.get(key)
         if cached is None:
             cached = list(self.stages.order_by("order").prefetch_related("criteria", "owners"))
-            self._ordered_stages = cached
+            for stage in cached:
+                stage.playbook = self
+            if len(_STAGE_CACHE) > 64:
+                _STAGE_CACHE.clear()
+            _STAGE_CACHE[key] = cached
         return cached
+
+
+_STAGE_CACHE: dict[tuple, list["Stage"]] = {}
 
 
 class StageKind(models.TextChoices):

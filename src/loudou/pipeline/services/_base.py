@@ -66,15 +66,15 @@ def lock(opportunity: Opportunity | int, actor: Any, expected_version: int | Non
     """The opportunity, locked for this transaction, if `actor` may see it and it has not changed
     since `expected_version`."""
     pk = opportunity if isinstance(opportunity, int) else opportunity.pk
-    # Visibility first, then the lock on the row alone, then the read. On PostgreSQL a FOR UPDATE
+    # The lock on the row alone, then the read, then the visibility rule on the loaded row. On PostgreSQL a FOR UPDATE
     # that waited re-checks its WHERE clause and joins against the new row version with the
     # *old* joined rows, so locking with the visibility rule or select_related would turn a
     # concurrent writer into a false "not found"; the read after the lock sees the new version.
-    if not Opportunity.objects.visible_to(actor).filter(pk=pk).exists():
-        raise NotFound(_("No such opportunity."))
     if not list(Opportunity.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True)):
         raise NotFound(_("No such opportunity."))
     opp = Opportunity.objects.select_related("stage", "playbook", "account").get(pk=pk)
+    if not Opportunity.objects.can_see(actor, opp):
+        raise NotFound(_("No such opportunity."))
     if expected_version is not None and opp.version != expected_version:
         raise Conflict(
             _(
