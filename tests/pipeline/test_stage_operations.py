@@ -381,3 +381,36 @@ def test_can_see_agrees_with_visible_to_for_every_user(walker, org):
         for user in users:
             expected = Opportunity.objects.visible_to(user).filter(pk=opp.pk).exists()
             assert Opportunity.objects.can_see(user, opp) is expected, (opp.name, user.username)
+
+
+def test_an_override_reason_when_nothing_is_missing_records_no_override(walker, org):
+    opp = walker.create()
+    opp = ps.opportunity_advance(
+        opportunity=opp,
+        to_stage="intent",
+        actor=org["manager"],
+        evidence={
+            "interested": "a",
+            "accepts_packaged": "b",
+            "preliminary_requirements": "c",
+            "contacting_vendors": "d",
+        },
+        override_reason="Just in case",
+    )
+    assert GateOverride.objects.filter(opportunity=opp).count() == 0
+    last = OpportunityHistory.objects.filter(opportunity=opp).latest("valid_from", "id")
+    assert (last.action, last.reason) == ("advance", "")
+
+
+def test_an_overdue_close_date_does_not_count_as_signing_soon(walker, org):
+    from loudou.pipeline.gates import criteria_states
+
+    opp = walker.to(walker.create(), "project")
+    ps.opportunity_update(
+        opportunity=opp, actor=org["seller"], close_date=dt.date.today() - dt.timedelta(days=3)
+    )
+    opp = Opportunity.objects.get(pk=opp.pk)
+    recognition = next(s for s in opp.playbook.ordered_stages() if s.key == "recognition")
+    [soon] = [s for s in criteria_states(opp, [recognition]) if s.criterion.key == "likely_soon"]
+    assert soon.holds is False
+    assert "has passed" in soon.reason

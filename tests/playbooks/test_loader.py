@@ -264,7 +264,7 @@ BROKEN = [
             (
                 26,
                 "stages[1].criteria[0].condition",
-                "unknown condition 'has_unicorn' for opportunity stages (known: has_competitors, "
+                "unknown condition 'has_unicorn' for opportunity stages (known: closes_within, has_competitors, "
                 "has_key_dates, has_need, has_quote, has_selection_team, has_source, has_team, "
                 "has_timeline, target_account)",
             )

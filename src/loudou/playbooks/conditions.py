@@ -62,8 +62,9 @@ OPPORTUNITY_PREDICATES = {
     "has_timeline",
     "has_key_dates",
     "has_team",
+    "closes_within",
 }
-NEEDS_ARGS = {"industry_in", "size_in", "has_quote", "has_key_dates"}
+NEEDS_ARGS = {"industry_in", "size_in", "has_quote", "has_key_dates", "closes_within"}
 OPPORTUNITY_METRICS = {"amount", "budget", "days_to_close", "team_size"}
 
 
@@ -96,6 +97,8 @@ def parse_condition(text: str, *, subject: str) -> Parsed:
             raise ConditionError(
                 f"has_key_dates takes bid, negotiation, signing; not {sorted(bad)}"
             )
+    if name == "closes_within" and not (len(args) == 1 and args[0].isdigit()):
+        raise ConditionError("closes_within takes a number of days, e.g. closes_within:90")
     if name == "size_in":
         bad = set(args) - {"large", "medium", "small", "micro"}
         if bad:
@@ -243,6 +246,22 @@ def _has_team(opp: Any, args: tuple[str, ...]) -> Verdict:
     return Verdict(False, _("No project team yet."))
 
 
+def _closes_within(opp: Any, args: tuple[str, ...]) -> Verdict:
+    days = (opp.close_date - clock.today()).days
+    limit = int(args[0])
+    if days < 0:
+        return Verdict(
+            False,
+            _("The expected close date %(d)s has passed; set a new one.") % {"d": opp.close_date},
+        )
+    if days <= limit:
+        return Verdict(True, _("Expected to close in %(n)s days.") % {"n": days})
+    return Verdict(
+        False,
+        _("Expected to close in %(n)s days, not within %(limit)s.") % {"n": days, "limit": limit},
+    )
+
+
 def _metric(opp: Any, name: str) -> Decimal | None:
     if name == "amount":
         return opp.amount
@@ -295,4 +314,5 @@ _PREDICATE_FUNCS: dict[str, Callable[[Any, tuple[str, ...]], Verdict]] = {
     "has_timeline": _has_timeline,
     "has_key_dates": _has_key_dates,
     "has_team": _has_team,
+    "closes_within": _closes_within,
 }

@@ -117,13 +117,15 @@ def opportunity_create(
     if evidence:
         record_evidence_many(opp, evidence, actor=actor, up_to=first)
     missing = [s for s in criteria_states(opp, [first]) if s.criterion.required and not s.holds]
-    pass_gate(opp, first, actor=actor, missing=missing, override_reason=override_reason)
+    overridden = pass_gate(
+        opp, first, actor=actor, missing=missing, override_reason=override_reason
+    )
     history_write(
         opp,
         actor=actor,
         action="create",
         changed=list(tracked_values(opp)),
-        reason=override_reason.strip(),
+        reason=overridden,
         at=now,
     )
     audit(
@@ -131,7 +133,7 @@ def opportunity_create(
         opp,
         actor=actor,
         after=audit_values(opp),
-        reason=override_reason.strip(),
+        reason=overridden,
     )
     return opp
 

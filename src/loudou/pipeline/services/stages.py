@@ -58,11 +58,11 @@ def pass_gate(
     actor: Any,
     missing: list[CriterionState],
     override_reason: str,
-) -> None:
+) -> str:
     """Let the opportunity through a gate: refuse with the missing criteria, or record a manager's
-    override."""
+    override. Returns the override's reason, or "" when the gate held on its own."""
     if not missing:
-        return
+        return ""
     listed = [s.as_dict() for s in missing]
     if not override_reason.strip():
         lines = join_clauses([f"{d['text']}{parenthesised(d['reason'])}" for d in listed])
@@ -95,6 +95,7 @@ def pass_gate(
         after={"stage": to_stage.key, "missing": override.missing},
         reason=override.reason,
     )
+    return override.reason
 
 
 @transaction.atomic
@@ -126,7 +127,7 @@ def opportunity_advance(
         )
     if evidence:
         record_evidence_many(opp, evidence, actor=actor, up_to=target)
-    pass_gate(
+    overridden = pass_gate(
         opp, target, actor=actor, missing=gate_check(opp, target), override_reason=override_reason
     )
     before_t, before_a = tracked_values(opp), audit_values(opp)
@@ -137,7 +138,7 @@ def opportunity_advance(
         action="advance",
         before_tracked=before_t,
         before_audit=before_a,
-        reason=override_reason.strip(),
+        reason=overridden,
     )
 
 
@@ -196,7 +197,7 @@ def opportunity_win(
     won_stage = next(s for s in opp.playbook.ordered_stages() if s.kind == StageKind.WON)
     if evidence:
         record_evidence_many(opp, evidence, actor=actor, up_to=won_stage)
-    pass_gate(
+    overridden = pass_gate(
         opp,
         won_stage,
         actor=actor,
@@ -216,7 +217,7 @@ def opportunity_win(
         action="win",
         before_tracked=before_t,
         before_audit=before_a,
-        reason=override_reason.strip(),
+        reason=overridden,
     )
 
 
