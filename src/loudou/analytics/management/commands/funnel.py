@@ -2,9 +2,11 @@
 
 import argparse
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
 
@@ -63,23 +65,20 @@ class Command(BaseCommand):
             self.stdout.write(dump_json(data))
             return
         table = Table(title=f"{data['playbook']} — {data['as_of']}", title_justify="left")
-        for col in ("#", "stage", "count", "amount", "weighted"):
-            table.add_column(
-                col, justify="right" if col in {"count", "amount", "weighted"} else "left"
-            )
-        table.add_row("1", "target accounts", str(data["target_accounts"]), "", "")
+        columns = [("#", "left"), (_("Stage"), "left"), (_("Count"), "right")]
+        columns += [(_("Amount"), "right"), (_("Weighted amount"), "right")]
+        for label, justify in columns:
+            table.add_column(label, justify=justify)  # type: ignore[arg-type]
+        table.add_row("1", _("Target accounts"), str(data["target_accounts"]), "", "")
         for s in data["stages"]:
             table.add_row(
                 str(s["order"]),
                 s["name"],
                 str(s["count"]),
-                f"{float(s['amount']):,.2f}",
-                f"{float(s['weighted_amount']):,.2f}",
+                f"{Decimal(s['amount']):,.2f}",
+                f"{Decimal(s['weighted_amount']):,.2f}",
             )
-        table.add_row(
-            "", "won", str(data["won"]["count"]), f"{float(data['won']['amount']):,.2f}", ""
-        )
-        table.add_row(
-            "", "lost", str(data["lost"]["count"]), f"{float(data['lost']['amount']):,.2f}", ""
-        )
+        for key, label in (("won", _("Won")), ("lost", _("Lost"))):
+            closed = data[key]
+            table.add_row("", label, str(closed["count"]), f"{Decimal(closed['amount']):,.2f}", "")
         Console(file=self.stdout, width=110).print(table)  # type: ignore[arg-type]
