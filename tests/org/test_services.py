@@ -57,7 +57,9 @@ def test_a_manager_sets_a_sellers_monthly_target(org):
         "branch": None,
         "month": "2025-03-01",
         "amount": "1000000.00",
+        "currency": "CNY",
     }
+    assert event.before is None
 
 
 def test_a_branch_target_and_a_company_target(org):
@@ -328,3 +330,29 @@ def test_user_create_takes_an_already_hashed_password(org):
     with pytest.raises(ValidationFailed):
         user_create(actor=None, username="broken", password="", password_hash="plain-text")
     assert not User.objects.filter(username="broken").exists()
+
+
+def test_branch_update_renames_and_moves_but_never_into_its_own_subtree(org):
+    from loudou.org.services import branch_update
+
+    with pytest.raises(ValidationFailed):
+        branch_update(actor=org["admin"], branch=org["north"], parent=org["beijing"])
+    with pytest.raises(PermissionDenied):
+        branch_update(actor=org["manager"], branch=org["beijing"], name="x")
+    assert org["north"].__class__.objects.get(pk=org["north"].pk).parent == org["company"]
+
+    moved = branch_update(
+        actor=org["admin"], branch=org["tianjin"], name="天津分公司（新）", parent=org["company"]
+    )
+    assert (moved.name, moved.parent) == ("天津分公司（新）", org["company"])
+    event = AuditEvent.objects.filter(action="branch.update").latest("at", "id")
+    assert event.before["name"] == "天津分公司" and event.after["name"] == "天津分公司（新）"
+
+
+def test_target_set_records_the_amount_before(org):
+    import datetime as dt
+
+    target_set(actor=org["manager"], user=org["seller"], month=dt.date(2026, 3, 1), amount="100")
+    target_set(actor=org["manager"], user=org["seller"], month=dt.date(2026, 3, 9), amount="250")
+    event = AuditEvent.objects.filter(action="target.set").latest("at", "id")
+    assert (event.before["amount"], event.after["amount"]) == ("100.00", "250.00")

@@ -16,7 +16,13 @@ from loudou.core.audit import audit, snapshot
 from loudou.core.errors import LoudouError
 from loudou.org.access import branch_subtree_ids
 from loudou.org.models import Branch, Target, User
-from loudou.org.services import branch_create, target_set, user_create, user_set_role
+from loudou.org.services import (
+    branch_create,
+    branch_update,
+    target_set,
+    user_create,
+    user_set_role,
+)
 
 ROLE_FIELDS = ("job_role", "access_level", "branch")
 PROFILE_FIELDS = (
@@ -154,8 +160,7 @@ class BranchForm(forms.ModelForm):
 
 @admin.register(Branch)
 class BranchAdmin(ServiceAdmin):
-    """Branches are created by `branch_create`; there is no update service, so edits of the
-    name or parent are saved here and audited as branch.update."""
+    """Branches are created by `branch_create` and changed by `branch_update`."""
 
     form = BranchForm
     list_display = ("code", "name", "name_en", "parent")
@@ -181,11 +186,13 @@ class BranchAdmin(ServiceAdmin):
                 name_en=form.cleaned_data.get("name_en") or "",
                 parent=form.cleaned_data.get("parent"),
             )
-        fields = ["code", "name", "name_en", "parent"]
-        before = snapshot(Branch.objects.get(pk=obj.pk), fields)
-        obj.save()
-        audit("branch.update", obj, actor=request.user, before=before, after=snapshot(obj, fields))
-        return obj
+        return branch_update(
+            actor=request.user,
+            branch=obj,
+            name=form.cleaned_data["name"],
+            name_en=form.cleaned_data.get("name_en") or "",
+            parent=form.cleaned_data.get("parent"),
+        )
 
 
 class TargetForm(forms.ModelForm):

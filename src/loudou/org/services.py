@@ -42,6 +42,41 @@ def branch_create(
 
 
 @transaction.atomic
+def branch_update(
+    *,
+    actor: Any,
+    branch: Branch,
+    name: str | None = None,
+    name_en: str | None = None,
+    parent: Any = ...,
+) -> Branch:
+    """Rename a branch or move it under another parent (administrators); a branch never moves
+    below itself or one of its own branches."""
+    from loudou.org.access import branch_subtree_ids
+
+    _require_admin(actor, _("change branches"))
+    fields = ["code", "name", "name_en", "parent"]
+    branch = Branch.objects.select_for_update().get(pk=branch.pk)
+    before = snapshot(branch, fields)
+    if name is not None:
+        if not name.strip():
+            raise ValidationFailed(_("A branch needs a name."), details={"name": "required"})
+        branch.name = name.strip()
+    if name_en is not None:
+        branch.name_en = name_en.strip()
+    if parent is not ...:
+        if isinstance(parent, Branch) and parent.pk in branch_subtree_ids(branch.pk):
+            raise ValidationFailed(
+                _("A branch cannot sit below itself or one of its own branches."),
+                details={"parent": "cycle"},
+            )
+        branch.parent = parent  # type: ignore[assignment]
+    branch.save()
+    audit("branch.update", branch, actor=actor, before=before, after=snapshot(branch, fields))
+    return branch
+
+
+@transaction.atomic
 def user_create(
     *,
     actor: Any,
@@ -162,6 +197,9 @@ def target_set(
             require_manager_of(actor, (user.branch_id if user else branch.pk), _("set targets"))  # type: ignore[union-attr]
     month = month.replace(day=1)
     value = parse_amount(amount)
+    existing = Target.objects.filter(scope=scope, user=user, branch=branch, month=month).first()
+    fields = ["scope", "user", "branch", "month", "amount", "currency"]
+    before = snapshot(existing, fields) if existing else None
     target, _created = Target.objects.update_or_create(
         scope=scope,
         user=user,
@@ -169,10 +207,5 @@ def target_set(
         month=month,
         defaults={"amount": value, "currency": validate_currency(currency)},
     )
-    audit(
-        "target.set",
-        target,
-        actor=actor,
-        after=snapshot(target, ["scope", "user", "branch", "month", "amount"]),
-    )
+    audit("target.set", target, actor=actor, before=before, after=snapshot(target, fields))
     return target
