@@ -138,7 +138,7 @@ def test_every_loudou_model_is_registered() -> None:
 
     models = {
         m
-        for app in ("core", "org", "playbooks", "customers", "pipeline")
+        for app in ("core", "org", "playbooks", "customers", "pipeline", "analytics")
         for m in apps.get_app_config(app).get_models()
     }
     assert models == set(loudou_models())

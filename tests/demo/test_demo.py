@@ -179,3 +179,9 @@ def test_the_command_skips_quietly_with_if_empty(demo: Any, db: Any, capsys: Any
 def test_the_generator_refuses_a_database_that_holds_data(demo: Any, db: Any) -> None:
     with pytest.raises(DatabaseNotEmpty):
         generate(seed=SEED, size="tiny", today=TODAY)
+
+
+def test_the_analytics_caches_agree_with_history(demo: Any, db: Any) -> None:
+    from loudou.analytics.stays import stays_verify
+
+    assert stays_verify() == []

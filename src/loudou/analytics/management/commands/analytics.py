@@ -1,0 +1,29 @@
+"""`loudou analytics rebuild|verify`: the caches analytics keeps beside history."""
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from loudou.analytics.stays import stays_rebuild, stays_verify
+
+
+class Command(BaseCommand):
+    help = "Rebuild the stage stays from history, or verify them (and current fields) against it."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        sub.add_parser("rebuild", help="Recompute the stays from the whole history.")
+        sub.add_parser("verify", help="Compare the stays and the current fields with history.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "rebuild":
+            count = stays_rebuild()
+            self.stdout.write(f"stays rebuilt from history: {count}")
+            return
+        problems = stays_verify()
+        if problems:
+            for problem in problems:
+                self.stderr.write(problem)
+            raise CommandError(f"{len(problems)} inconsistencies between the caches and history.")
+        self.stdout.write("analytics caches agree with history")
