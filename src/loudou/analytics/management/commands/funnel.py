@@ -1,28 +1,17 @@
 """`loudou funnel [--as-of DATE] [--playbook KEY] [--json]`: the funnel snapshot."""
 
 import argparse
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
 
+from loudou.analytics.scope import add_scope_arguments, iso_date, scope_from_options
 from loudou.analytics.selectors import funnel_snapshot
-from loudou.core.cli import activate_language, dump_json, resolve_actor
-from loudou.core.errors import NotFound
-from loudou.org.access import branch_subtree_ids
-from loudou.org.models import Branch, User
-from loudou.playbooks.selectors import playbook_get
-
-
-def iso_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-03-31") from None
+from loudou.core.cli import dump_json
 
 
 class Command(BaseCommand):
@@ -32,34 +21,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--as-of", type=iso_date, help="As of the end of this day (default now)."
         )
-        parser.add_argument("--playbook", help="Playbook key (default: the default playbook).")
-        parser.add_argument("--branch", help="Branch code (with the branches below it).")
-        parser.add_argument("--owner", help="Owner's user name.")
-        parser.add_argument("--as", dest="as_user", help="See only what this user may see.")
-        parser.add_argument("--json", action="store_true", help="Print one JSON document.")
-        parser.add_argument("--lang", choices=["zh-hans", "en"])
+        add_scope_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        activate_language(options["lang"])
-        actor = resolve_actor(options["as_user"])
-        try:
-            playbook = playbook_get(options["playbook"])
-        except NotFound as exc:
-            raise CommandError(str(exc)) from None
-        branch_ids = None
-        if options["branch"]:
-            branch = Branch.objects.filter(code=options["branch"]).first()
-            if branch is None:
-                raise CommandError(f"No branch with code {options['branch']!r}.")
-            branch_ids = branch_subtree_ids(branch.pk)
-        owner_id = None
-        if options["owner"]:
-            owner = User.objects.filter(username=options["owner"]).first()
-            if owner is None:
-                raise CommandError(f"No user named {options['owner']!r}.")
-            owner_id = owner.pk
+        scope = scope_from_options(options)
         data = funnel_snapshot(
-            actor, playbook, as_of=options["as_of"], branch_ids=branch_ids, owner_id=owner_id
+            scope.actor,
+            scope.playbook,
+            as_of=options["as_of"],
+            branch_ids=scope.branch_ids,
+            owner_id=scope.owner_id,
         )
         if options["json"]:
             self.stdout.write(dump_json(data))
