@@ -37,6 +37,7 @@ import numpy.typing as npt
 from django.utils import timezone
 
 from loudou.analytics.models import OpportunityStay
+from loudou.analytics.selectors import day_start
 from loudou.core import clock
 from loudou.pipeline.models import Opportunity, Status
 from loudou.playbooks.models import Playbook, StageKind
@@ -172,10 +173,6 @@ def conversion_figures(
     }
 
 
-def _start_of_day(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
 def _seconds(moments: list[Any]) -> FloatArray:
     return np.array([m.timestamp() if m is not None else np.nan for m in moments], np.float64)
 
@@ -227,12 +224,12 @@ def conversion_by_stage(
     date_to = date_to or clock.today() + dt.timedelta(days=1)
     if date_from is not None and date_from >= date_to:
         raise ValueError("the cohort's first day must come before its end")
-    start = _start_of_day(date_from) if date_from else None
+    start = day_start(date_from) if date_from else None
     deals, stays = _cohort(
         user,
         playbook,
         start=start,
-        end=_start_of_day(date_to),
+        end=day_start(date_to),
         branch_ids=branch_ids,
         owner_id=owner_id,
     )

@@ -17,6 +17,13 @@ from loudou.playbooks.models import Playbook, StageKind
 ZERO = Decimal("0.00")
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """The first instant of `day` in the installation's time zone."""
+    from django.utils import timezone
+
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
 def end_of_day(day: dt.date) -> dt.datetime:
     """The last instant of `day` in the installation's time zone (as-of dates mean end of day)."""
     from django.utils import timezone

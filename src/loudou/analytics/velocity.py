@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from loudou.analytics.models import OpportunityStay, StayOutcome
 from loudou.analytics.scope import Scope
-from loudou.analytics.selectors import end_of_day
+from loudou.analytics.selectors import day_start, end_of_day
 from loudou.core import clock
 from loudou.core.i18n import localized
 from loudou.pipeline.models import OpportunityHistory, Status
@@ -77,10 +76,6 @@ def _summary(completed: Sequence[float], censored: Sequence[float]) -> dict[str,
     return {"median_days": _days(median), "p80_days": _days(p80), "km_median_days": _days(km)}
 
 
-def _start_of_day(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
 def _open_stages(playbook: Playbook) -> list[Any]:
     return [s for s in playbook.ordered_stages() if s.kind == StageKind.OPEN]
 
@@ -126,8 +121,8 @@ def velocity(
     period: dict[str, Any] = {}
     created: dict[str, Any] = {}
     if entered_from is not None:
-        period["entered_at__gte"] = _start_of_day(entered_from)
-        created["created_at__gte"] = _start_of_day(entered_from)
+        period["entered_at__gte"] = day_start(entered_from)
+        created["created_at__gte"] = day_start(entered_from)
     if entered_to is not None:
         period["entered_at__lte"] = end_of_day(entered_to)
         created["created_at__lte"] = end_of_day(entered_to)
