@@ -10,6 +10,7 @@ machine is shared and noisy, so ratios are what to compare between runs).
 """
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import sys
@@ -25,7 +26,12 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.db.models import Count, Sum  # noqa: E402
 
+from loudou.analytics.conversion import conversion_by_stage  # noqa: E402
+from loudou.analytics.flow import pipeline_flow  # noqa: E402
+from loudou.analytics.forecast import forecast, parse_period  # noqa: E402
+from loudou.analytics.scope import Scope  # noqa: E402
 from loudou.analytics.selectors import funnel_snapshot  # noqa: E402
+from loudou.analytics.velocity import stalled, velocity  # noqa: E402
 from loudou.core import clock  # noqa: E402
 from loudou.core.cli import SystemActor  # noqa: E402
 from loudou.org.models import User  # noqa: E402
@@ -54,6 +60,9 @@ def main() -> None:
     seller = User.objects.filter(username="seller").first() or everyone
     manager = User.objects.filter(username="manager").first() or everyone
     year_ago = clock.today().replace(year=clock.today().year - 1)
+    today = clock.today()
+    quarter_start = today - dt.timedelta(days=91)
+    next_quarter = parse_period(f"{today.year}Q{(today.month - 1) // 3 + 1}")
     sample = list(Opportunity.objects.filter(status="open").order_by("id")[:50])
 
     def current_fields() -> object:
@@ -73,6 +82,17 @@ def main() -> None:
         ("funnel now, branch manager", lambda: funnel_snapshot(manager, playbook)),
         ("funnel now, seller", lambda: funnel_snapshot(seller, playbook)),
         ("gate progress of 50 open deals", lambda: [gate_progress(o) for o in sample]),
+        ("conversion (all deals, 400 resamples)", lambda: conversion_by_stage(everyone, playbook)),
+        ("velocity", lambda: velocity(everyone, playbook)),
+        ("stalled", lambda: stalled(everyone, playbook)),
+        (
+            "flow over the last quarter",
+            lambda: pipeline_flow(everyone, playbook, date_from=quarter_start, date_to=today),
+        ),
+        (
+            "forecast, 10,000 runs",
+            lambda: forecast(Scope(actor=everyone, playbook=playbook), next_quarter),
+        ),
     ]
     print(
         f"database: {connection.vendor}; opportunities: {Opportunity.objects.count()}; "
