@@ -222,7 +222,7 @@ def test_command_table_names_each_rate(deals):
     with clock.frozen_at(day(NOW)):
         call_command("conversion", "--lang", "en", stdout=out)
     text = " ".join(out.getvalue().split())
-    for label in ("naive", "closed only", "censoring-aware", "Aalen–Johansen", "90 % interval"):
+    for label in ("naive", "closed only", "censoring-aware", "Aalen–Johansen", "Interval (90%)"):
         assert label in text
     assert "62.5 % (5/8)" in text  # each rate shows the deals behind it
     assert "83.3 % (5/6)" in text

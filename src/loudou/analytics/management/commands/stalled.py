@@ -33,9 +33,9 @@ class Command(BaseCommand):
             self.stdout.write(dump_json(data))
             return
         sources = {"max_days": _("max days"), "p80": _("p80")}
+        heading = _("Stalled deals")
         table = Table(
-            title=f"{data['playbook']} — {_('Stalled deals')} — {data['as_of']} "
-            f"({len(data['deals'])})",
+            title=f"{data['playbook']} — {heading} — {data['as_of']} ({len(data['deals'])})",
             title_justify="left",
         )
         columns = [("#", "right"), (_("Opportunity"), "left"), (_("Account"), "left")]

@@ -49,8 +49,9 @@ class Command(BaseCommand):
         period = ""
         if options["from_"] or options["to"]:
             period = f" ({options['from_'] or '…'} – {options['to'] or '…'})"
+        heading = _("Time in stage (days)")
         table = Table(
-            title=f"{data['playbook']} — {_('Time in stage (days)')}{period}",
+            title=f"{data['playbook']} — {heading}{period}",
             title_justify="left",
             caption=_(
                 "KM median: Kaplan–Meier median with deals still in the stage counted as "
