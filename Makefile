@@ -13,6 +13,7 @@ DEMO_SIZE ?= small
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	test -f .env || printf '# Development settings for this checkout (see src/loudou/settings.py).\nLOUDOU_DEBUG=1\n' > .env
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,6 +10,7 @@ import pytest
 def load_settings(**env):
     """Import the settings in a fresh interpreter with `env`; return (exit code, stderr)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LOUDOU_", "DATABASE_URL"))}
+    clean["LOUDOU_ENV_FILE"] = "/nonexistent/.env"
     clean.update(env)
     code = (
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'loudou.settings'); "
@@ -76,3 +77,21 @@ def test_sqlite_uses_wal(tmp_path, db):
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0] == "wal"
+
+
+def test_an_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / "dev.env"
+    env_file.write_text("# dev\nLOUDOU_DEBUG=1\nLOUDOU_TIME_ZONE='Asia/Tokyo'\n", encoding="utf-8")
+    code, out, err = load_settings(
+        LOUDOU_VAR_DIR=str(tmp_path), LOUDOU_ENV_FILE=str(env_file), LOUDOU_BASE_CURRENCY="EUR"
+    )
+    assert code == 0, err
+    assert out == "django.db.backends.sqlite3 Asia/Tokyo EUR True"
+
+
+def test_a_broken_env_file_names_the_line(tmp_path):
+    env_file = tmp_path / "dev.env"
+    env_file.write_text("LOUDOU_DEBUG=1\nnonsense\n", encoding="utf-8")
+    code, _out, err = load_settings(LOUDOU_VAR_DIR=str(tmp_path), LOUDOU_ENV_FILE=str(env_file))
+    assert code != 0
+    assert f"{env_file}:2: expected KEY=VALUE" in err

@@ -8,6 +8,9 @@ LOUDOU_BASE_CURRENCY    ISO 4217 code, default CNY.
 LOUDOU_TIME_ZONE        default Asia/Shanghai.
 LOUDOU_LANGUAGE         default zh-hans.
 LOUDOU_VAR_DIR          where SQLite, uploads and backups live (default ./var).
+LOUDOU_ENV_FILE         a file of KEY=VALUE lines read first (default ./.env; `make install`
+                        writes one with LOUDOU_DEBUG=1 in a development checkout). Variables
+                        already set in the environment win.
 """
 
 import os
@@ -19,6 +22,23 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
+
+
+def _load_env_file(path: Path) -> None:
+    """Read KEY=VALUE lines (# comments, blank lines) into the environment, without overriding."""
+    if not path.is_file():
+        return
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ImproperlyConfigured(f"{path}:{number}: expected KEY=VALUE, not {raw!r}")
+        os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+
+
+_load_env_file(Path(os.environ.get("LOUDOU_ENV_FILE", Path.cwd() / ".env")))
 VAR_DIR = Path(os.environ.get("LOUDOU_VAR_DIR", Path.cwd() / "var")).resolve()
 
 
@@ -77,6 +97,7 @@ INSTALLED_APPS = [
     "loudou.customers",
     "loudou.pipeline",
     "loudou.analytics",
+    "loudou.interop",
 ]
 
 MIDDLEWARE = [
