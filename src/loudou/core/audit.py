@@ -28,6 +28,7 @@ ACTIONS = frozenset(
         "catalog.save",
         "catalog.delete",
         "opportunity.create",
+        "opportunity.import",
         "opportunity.update",
         "opportunity.reassign",
         "opportunity.advance",
