@@ -138,7 +138,7 @@ def test_every_loudou_model_is_registered() -> None:
 
     models = {
         m
-        for app in ("core", "org", "playbooks", "customers", "pipeline", "analytics")
+        for app in ("core", "org", "playbooks", "customers", "pipeline", "analytics", "interop")
         for m in apps.get_app_config(app).get_models()
     }
     assert models == set(loudou_models())
@@ -149,6 +149,19 @@ def test_every_changelist_and_change_page_answers(
     staff: Any, deal: Opportunity, pending_approval: Any, language: str
 ) -> None:
     staff.defaults["HTTP_ACCEPT_LANGUAGE"] = language
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import timezone
+
+    from loudou.interop.models import ExternalId
+
+    ExternalId.objects.create(
+        source="test",
+        kind="opportunity",
+        external_id="X-1",
+        content_type=ContentType.objects.get_for_model(Opportunity),
+        object_id=deal.pk,
+        imported_at=timezone.now(),
+    )
     for model in admin.site._registry:
         response = staff.get(admin_url(model, "changelist"))
         assert response.status_code == 200, model

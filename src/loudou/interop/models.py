@@ -21,6 +21,7 @@ class ExternalId(models.Model):
     class Meta:
         verbose_name = _("external id")
         verbose_name_plural = _("external ids")
+        ordering = ["source", "kind", "external_id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "kind", "external_id"], name="external_id_unique_per_source"
