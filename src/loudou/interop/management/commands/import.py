@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -33,12 +34,13 @@ class BarProgress:
         self.bar.advance(self.task, steps)
 
 
+# Marked for extraction here, translated when printed.
 LABELS = {
-    "branches": "Branches",
-    "industries": "Industries",
-    "users": "Users",
-    "accounts": "Accounts",
-    "opportunities": "Opportunities",
+    "branches": gettext_noop("Branches"),
+    "industries": gettext_noop("Industries"),
+    "users": gettext_noop("Users"),
+    "accounts": gettext_noop("Accounts"),
+    "opportunities": gettext_noop("Opportunities"),
 }
 
 
