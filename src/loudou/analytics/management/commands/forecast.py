@@ -39,6 +39,23 @@ def amount_text(value: str | None) -> str:
     return "—" if value is None else f"{Decimal(value):,.2f}"
 
 
+def add_simulation_arguments(parser: argparse.ArgumentParser) -> None:
+    """--period, --simulations and --seed, shared by `loudou forecast` and `loudou targets`."""
+    parser.add_argument(
+        "--period",
+        type=period_arg,
+        required=True,
+        help="A quarter (2026Q1) or month (2026-03).",
+    )
+    parser.add_argument(
+        "--simulations",
+        type=positive_int,
+        default=DEFAULT_RUNS,
+        help=f"Monte Carlo runs (default {DEFAULT_RUNS}).",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0).")
+
+
 class Command(BaseCommand):
     help = (
         "Forecast a month or quarter: booked, weighted, simulated P10/P50/P90 and the chance "
@@ -46,19 +63,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--period",
-            type=period_arg,
-            required=True,
-            help="A quarter (2026Q1) or month (2026-03).",
-        )
-        parser.add_argument(
-            "--simulations",
-            type=positive_int,
-            default=DEFAULT_RUNS,
-            help=f"Monte Carlo runs (default {DEFAULT_RUNS}).",
-        )
-        parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0).")
+        add_simulation_arguments(parser)
         add_scope_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:

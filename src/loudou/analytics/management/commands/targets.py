@@ -9,8 +9,11 @@ from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
 
-from loudou.analytics.forecast import DEFAULT_RUNS, targets_view
-from loudou.analytics.management.commands.forecast import amount_text, period_arg, positive_int
+from loudou.analytics.forecast import targets_view
+from loudou.analytics.management.commands.forecast import (
+    add_simulation_arguments,
+    amount_text,
+)
 from loudou.analytics.scope import add_scope_arguments, scope_from_options
 from loudou.core.cli import dump_json
 
@@ -19,19 +22,7 @@ class Command(BaseCommand):
     help = "Targets (业绩目标) vs booked, weighted and simulated P50, per person, branch, company."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--period",
-            type=period_arg,
-            required=True,
-            help="A quarter (2026Q1) or month (2026-03).",
-        )
-        parser.add_argument(
-            "--simulations",
-            type=positive_int,
-            default=DEFAULT_RUNS,
-            help=f"Monte Carlo runs per row (default {DEFAULT_RUNS}).",
-        )
-        parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0).")
+        add_simulation_arguments(parser)
         add_scope_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
