@@ -23,6 +23,7 @@ ACTIONS = frozenset(
         "user.create",
         "user.update",
         "user.role_change",
+        "user.preferences",
         "target.set",
         "playbook.load",
         "catalog.save",

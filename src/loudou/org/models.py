@@ -67,8 +67,10 @@ class User(AbstractUser):
     language = models.CharField(
         _("language"),
         max_length=10,
-        choices=[("zh-hans", "简体中文"), ("en", "English")],
-        default="zh-hans",
+        choices=[("", _("Browser language")), ("zh-hans", "简体中文"), ("en", "English")],
+        default="",
+        blank=True,
+        help_text=_("Empty: follow the browser's language."),
     )
     time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
 

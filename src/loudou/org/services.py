@@ -86,7 +86,7 @@ def user_create(
     branch: Branch | None = None,
     job_role: str | None = None,
     access_level: str = AccessLevel.SELLER,
-    language: str = "zh-hans",
+    language: str = "",
     email: str = "",
     check_password: bool = True,
     password_hash: str | None = None,
@@ -173,6 +173,34 @@ def user_set_role(
         user.branch = branch
     user.save(update_fields=fields)
     audit("user.role_change", user, actor=actor, before=before, after=snapshot(user, fields))
+    return user
+
+
+@transaction.atomic
+def user_set_preferences(
+    *, actor: Any, user: User, language: str | None = None, time_zone: str | None = None
+) -> User:
+    """A user's own language ("" follows the browser) and time zone; only they or an admin."""
+    import zoneinfo
+
+    if actor is not None and actor.pk != user.pk:
+        _require_admin(actor, _("change another person's preferences"))
+    fields = ["language", "time_zone"]
+    before = snapshot(user, fields)
+    if language is not None:
+        if language not in {"", "zh-hans", "en"}:
+            raise ValidationFailed(
+                _("Unknown language %(v)s.") % {"v": language}, details={"language": "unknown"}
+            )
+        user.language = language
+    if time_zone is not None:
+        if time_zone not in zoneinfo.available_timezones():
+            raise ValidationFailed(
+                _("Unknown time zone %(v)s.") % {"v": time_zone}, details={"time_zone": "unknown"}
+            )
+        user.time_zone = time_zone
+    user.save(update_fields=fields)
+    audit("user.preferences", user, actor=actor, before=before, after=snapshot(user, fields))
     return user
 
 
