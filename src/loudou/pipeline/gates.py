@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from loudou.core.i18n import localized
 from loudou.pipeline.models import ApprovalStatus, CriterionEvidence, Opportunity
-from loudou.playbooks.conditions import evaluate, parse_condition
+from loudou.playbooks.conditions import evaluate, parse_condition, related
 from loudou.playbooks.models import Criterion, CriterionKind, Stage
 
 
@@ -37,11 +37,19 @@ def latest_evidence(opportunity: Opportunity, stages: list[Stage]) -> dict[int, 
     """The latest evidence row per criterion of `stages` (criterion id → row)."""
     if opportunity.pk is None:
         return {}
-    rows = CriterionEvidence.objects.filter(
-        opportunity=opportunity, criterion__stage__in=stages
-    ).order_by("criterion_id", "-recorded_at", "-id")
+    stage_ids = {s.pk for s in stages}
+    criterion_stage = {c.pk: s.pk for s in stages for c in s.criteria.all()}
+    rows = sorted(
+        (
+            r
+            for r in related(opportunity, "evidence")
+            if criterion_stage.get(r.criterion_id) in stage_ids
+        ),
+        key=lambda r: (r.recorded_at, r.pk),
+        reverse=True,
+    )
     latest: dict[int, CriterionEvidence] = {}
-    for row in rows.select_related("actor"):
+    for row in rows:
         latest.setdefault(row.criterion_id, row)
     return latest
 
@@ -50,11 +58,10 @@ def approval_granted(opportunity: Opportunity) -> tuple[bool, str]:
     """Whether the latest decided 立项 request of the opportunity was approved."""
     if opportunity.pk is None:
         return False, _("No project set-up (立项) has been requested.")
-    latest = (
-        opportunity.approvals.exclude(status=ApprovalStatus.WITHDRAWN)
-        .order_by("-requested_at", "-id")
-        .first()
-    )
+    requests = [
+        a for a in related(opportunity, "approvals") if a.status != ApprovalStatus.WITHDRAWN
+    ]
+    latest = max(requests, key=lambda a: (a.requested_at, a.pk)) if requests else None
     if latest is None:
         return False, _("No project set-up (立项) has been requested.")
     if latest.status == ApprovalStatus.APPROVED:
@@ -65,6 +72,51 @@ def approval_granted(opportunity: Opportunity) -> tuple[bool, str]:
     if latest.status == ApprovalStatus.PENDING:
         return False, _("The project set-up (立项) request is waiting for a manager's decision.")
     return False, _("The project set-up (立项) request was rejected: %(c)s") % {"c": latest.comment}
+
+
+def prefetch_gate_data(opportunities: list[Opportunity]) -> None:
+    """Load, in a fixed number of queries, everything `criteria_states` reads for many
+    opportunities at once (the board, the dashboard): evidence, 立项 requests, quotes with their
+    lines, key dates, competitors, the project team and the account's contacts.
+
+    The rows go to plain lists (`gate_<relation>`, read by `conditions.related`), not to
+    Django's per-object prefetch cache, which costs ~0.07 ms per object and relation: a third
+    of the board's time with 100 cards."""
+    from django.db.models import Prefetch, prefetch_related_objects
+
+    from loudou.customers.models import Contact
+    from loudou.pipeline.models import (
+        KeyDate,
+        OpportunityCompetitor,
+        ProjectApproval,
+        Quote,
+        TeamMember,
+    )
+
+    prefetch_related_objects(
+        opportunities,
+        Prefetch(
+            "evidence",
+            queryset=CriterionEvidence.objects.select_related("actor"),
+            to_attr="gate_evidence",
+        ),
+        Prefetch(
+            "approvals",
+            queryset=ProjectApproval.objects.select_related("decided_by"),
+            to_attr="gate_approvals",
+        ),
+        Prefetch(
+            "quotes",
+            queryset=Quote.objects.prefetch_related(Prefetch("lines", to_attr="gate_lines")),
+            to_attr="gate_quotes",
+        ),
+        Prefetch("key_dates", queryset=KeyDate.objects.all(), to_attr="gate_key_dates"),
+        Prefetch(
+            "competitors", queryset=OpportunityCompetitor.objects.all(), to_attr="gate_competitors"
+        ),
+        Prefetch("team_members", queryset=TeamMember.objects.all(), to_attr="gate_team_members"),
+        Prefetch("account__contacts", queryset=Contact.objects.all(), to_attr="gate_contacts"),
+    )
 
 
 def criteria_states(opportunity: Opportunity, stages: list[Stage]) -> list[CriterionState]:

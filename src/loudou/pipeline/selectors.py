@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from loudou.core.errors import NotFound
 from loudou.core.i18n import localized
 from loudou.pipeline.gates import criteria_states
@@ -36,7 +38,7 @@ def opportunity_get(user: Any, pk: int) -> Opportunity:
     """One opportunity `user` may see, or NotFound (never telling "exists but hidden")."""
     opp = opportunity_list(user).filter(pk=pk).first()
     if opp is None:
-        raise NotFound("No such opportunity.")
+        raise NotFound(_("No such opportunity."))
     return opp
 
 
@@ -55,3 +57,27 @@ def gate_progress(opportunity: Opportunity) -> dict[str, Any]:
         "held": sum(1 for s in required if s.holds),
         "required": len(required),
     }
+
+
+def approvals_waiting_for(user: Any) -> Any:
+    """The pending 立项 requests `user` may decide: of the branches they manage, never their own
+    (the same rule as `approval_decide`). Sellers get an empty queryset."""
+    from loudou.org.access import managed_branch_ids
+    from loudou.org.models import AccessLevel
+    from loudou.pipeline.models import ApprovalStatus, ProjectApproval
+
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return ProjectApproval.objects.none()
+    if user.level == AccessLevel.SELLER:
+        return ProjectApproval.objects.none()
+    qs = ProjectApproval.objects.filter(status=ApprovalStatus.PENDING).exclude(requested_by=user)
+    managed = managed_branch_ids(user)
+    if managed is not None:
+        qs = qs.filter(opportunity__branch_id__in=managed)
+    return qs.select_related(
+        "opportunity",
+        "opportunity__account",
+        "opportunity__owner",
+        "opportunity__stage",
+        "requested_by",
+    ).order_by("requested_at", "id")

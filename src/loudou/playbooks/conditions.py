@@ -161,6 +161,15 @@ def _has_note(
     return check
 
 
+def related(obj: Any, name: str) -> list[Any]:
+    """The rows of a reverse relation of `obj`: the list `pipeline.gates.prefetch_gate_data` left
+    in `gate_<name>` when it loaded many deals at once, else one query."""
+    cached = getattr(obj, f"gate_{name}", None)
+    if cached is not None:
+        return cached
+    return list(getattr(obj, name).all())
+
+
 # --- opportunity predicates ---------------------------------------------------------------
 
 
@@ -183,16 +192,17 @@ def _has_quote(opp: Any, args: tuple[str, ...]) -> Verdict:
     from loudou.pipeline.models import QuoteLineCategory
 
     kind = args[0]
-    quote = (
-        opp.quotes.filter(kind=kind, submitted_at__isnull=False).order_by("-version").first()
+    submitted = (
+        [q for q in related(opp, "quotes") if q.kind == kind and q.submitted_at is not None]
         if opp.pk
-        else None
+        else []
     )
+    quote = max(submitted, key=lambda q: q.version) if submitted else None
     if quote is None:
         if kind == "preliminary":
             return Verdict(False, _("No preliminary quote has been submitted."))
         return Verdict(False, _("No formal quote has been submitted."))
-    categories = set(quote.lines.values_list("category", flat=True))
+    categories = {line.category for line in related(quote, "lines")}
     if kind == "preliminary":
         missing = [c.label for c in QuoteLineCategory if c.value not in categories]
         if missing:
@@ -205,9 +215,7 @@ def _has_quote(opp: Any, args: tuple[str, ...]) -> Verdict:
 
 
 def _has_selection_team(opp: Any, args: tuple[str, ...]) -> Verdict:
-    parts = set(
-        opp.account.contacts.exclude(selection_part="").values_list("selection_part", flat=True)
-    )
+    parts = {c.selection_part for c in related(opp.account, "contacts") if c.selection_part}
     if "decision_maker" in parts:
         return Verdict(True, _("Selection team recorded, with a decision maker."))
     if parts:
@@ -216,14 +224,14 @@ def _has_selection_team(opp: Any, args: tuple[str, ...]) -> Verdict:
 
 
 def _has_competitors(opp: Any, args: tuple[str, ...]) -> Verdict:
-    n = opp.competitors.count() if opp.pk else 0
+    n = len(related(opp, "competitors")) if opp.pk else 0
     if n:
         return Verdict(True, _("%(n)s competitors or consultants recorded.") % {"n": n})
     return Verdict(False, _("No competitor or consultant recorded."))
 
 
 def _has_timeline(opp: Any, args: tuple[str, ...]) -> Verdict:
-    n = opp.key_dates.count() if opp.pk else 0
+    n = len(related(opp, "key_dates")) if opp.pk else 0
     if n:
         return Verdict(True, _("%(n)s key dates planned.") % {"n": n})
     return Verdict(False, _("No key date planned."))
@@ -232,7 +240,7 @@ def _has_timeline(opp: Any, args: tuple[str, ...]) -> Verdict:
 def _has_key_dates(opp: Any, args: tuple[str, ...]) -> Verdict:
     from loudou.pipeline.models import KeyDateKind
 
-    planned = set(opp.key_dates.values_list("kind", flat=True)) if opp.pk else set()
+    planned = {k.kind for k in related(opp, "key_dates")} if opp.pk else set()
     missing = [str(KeyDateKind(k).label) for k in args if k not in planned]
     if missing:
         return Verdict(False, _("Key dates not planned: %(m)s.") % {"m": join_list(missing)})
@@ -240,7 +248,7 @@ def _has_key_dates(opp: Any, args: tuple[str, ...]) -> Verdict:
 
 
 def _has_team(opp: Any, args: tuple[str, ...]) -> Verdict:
-    n = opp.team_members.count() if opp.pk else 0
+    n = len(related(opp, "team_members")) if opp.pk else 0
     if n:
         return Verdict(True, _("Project team of %(n)s.") % {"n": n})
     return Verdict(False, _("No project team yet."))
@@ -270,7 +278,7 @@ def _metric(opp: Any, name: str) -> Decimal | None:
     if name == "days_to_close":
         return Decimal((opp.close_date - clock.today()).days)
     if name == "team_size":
-        return Decimal(opp.team_members.count() if opp.pk else 0)
+        return Decimal(len(related(opp, "team_members")) if opp.pk else 0)
     raise ConditionError(name)
 
 
