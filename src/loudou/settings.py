@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -98,6 +99,7 @@ INSTALLED_APPS = [
     "loudou.pipeline",
     "loudou.analytics",
     "loudou.interop",
+    "loudou.web",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +113,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "loudou.web.middleware.UserPreferencesMiddleware",
 ]
 
 ROOT_URLCONF = "loudou.urls"
@@ -128,6 +131,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "loudou.web.context.navigation",
             ],
         },
     },
@@ -180,6 +184,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# plotly.js ships inside the plotly wheel; served as static/plotly/plotly.min.js (no CDN).
+STATICFILES_DIRS = [("plotly", str(Path(plotly.__file__).parent / "package_data"))]
 STATIC_ROOT = VAR_DIR / "static"
 # WhiteNoise warns on every start when the directory is missing; collectstatic fills it.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
@@ -195,7 +201,9 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:dashboard"
+LOGOUT_REDIRECT_URL = "web:login"
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = _env_flag("LOUDOU_SECURE_COOKIES", True)

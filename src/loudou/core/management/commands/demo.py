@@ -21,7 +21,7 @@ from rich.progress import (
 from loudou.demo import DEMO_PASSWORD, SIZES, DemoSummary, existing_data, generate
 
 LOGINS = [
-    ("admin", "administrator: sees everything, Django admin at /admin/"),
+    ("admin", "administrator: sees everything; settings (Django admin) at /admin/"),
     ("manager", "王建国, 北京分公司 branch GM: approves Beijing's 立项, overrides gates"),
     ("seller", "李娜, 北京分公司 account manager: owns Beijing deals"),
     ("chen.zhiyuan", "陈志远, executive: reads every branch"),

@@ -1,0 +1,16 @@
+"""The web application's routes, gathered from each page's module (namespace "web")."""
+
+from loudou.web.views import accounts, approvals, auth, board, dashboard, funnel, moves, opportunity
+
+app_name = "web"
+
+urlpatterns = [
+    *auth.urlpatterns,
+    *dashboard.urlpatterns,
+    *board.urlpatterns,
+    *moves.urlpatterns,
+    *opportunity.urlpatterns,
+    *accounts.urlpatterns,
+    *approvals.urlpatterns,
+    *funnel.urlpatterns,
+]

@@ -1,0 +1,1 @@
+"""Views by page: each module holds one page's views and its `urlpatterns`."""
