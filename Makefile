@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_SEED ?= 42
 DEMO_SIZE ?= small
 
-.PHONY: install demo serve test test-sqlite test-postgres lint format check-migrations messages clean
+.PHONY: install demo serve test test-sqlite test-postgres lint format check-migrations messages screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,8 @@ demo: $(STAMP)
 	LOUDOU_DEBUG=1 $(BIN)/loudou demo --seed $(DEMO_SEED) --size $(DEMO_SIZE) --if-empty
 	@echo ""
 	@echo "  loudou is serving on http://$(HOST):$(PORT)/   (Ctrl-C stops it)"
-	@echo "  Log in as: admin / loudou-demo   (every demo user has the password loudou-demo)"
+	@echo "  Sign in as: seller (a Beijing account manager), manager (her branch GM) or admin;"
+	@echo "  every demo user has the password loudou-demo"
 	@echo ""
 	LOUDOU_DEBUG=1 $(BIN)/loudou runserver $(HOST):$(PORT) --noreload
 
@@ -35,7 +36,9 @@ serve: $(STAMP)
 	$(BIN)/gunicorn loudou.wsgi:application --workers 2 --bind $(HOST):$(PORT) --access-logfile -
 
 # The whole suite on SQLite, then on PostgreSQL (a throwaway cluster, or LOUDOU_TEST_DATABASE_URL).
-# LOUDOU_REQUIRE_POSTGRES=1 (CI) turns a missing PostgreSQL into a failure.
+# LOUDOU_REQUIRE_POSTGRES=1 (CI) turns a missing PostgreSQL into a failure. The browser tests
+# (tests/browser, Playwright driving Debian's Chromium) run in both passes; without Chromium they
+# skip, and LOUDOU_REQUIRE_BROWSER=1 (CI) turns that into a failure.
 test: $(STAMP) lint-fast check-migrations
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
@@ -59,6 +62,11 @@ lint: lint-fast
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# A full-page PNG of every page in both languages into docs/screenshots/, from the demo data that
+# `make demo` loaded (needs Chromium: apt-get install chromium fonts-wqy-zenhei).
+screenshots: $(STAMP)
+	LOUDOU_DEBUG=1 $(BIN)/loudou screenshots --out docs/screenshots
 
 # Rebuild the compiled translations after editing src/loudou/locale/*/LC_MESSAGES/django.po.
 messages: $(STAMP)
