@@ -22,12 +22,22 @@ def branch_subtree_ids(branch_id: int) -> set[int]:
 
 
 def managed_branch_ids(user: User) -> set[int] | None:
-    """Branches a user manages: None means all (executives, admins); empty for sellers."""
+    """Branches a user manages: None means all (executives, admins); empty for sellers.
+
+    Within a web request the answer is kept on the user (the middleware gives request.user a
+    `_managed_memo` dict): a page asks it once per visible_to() and the branch tree does not
+    change under a request."""
     if user.sees_everything:
         return None
-    if user.level == AccessLevel.MANAGER and user.branch_id:
-        return branch_subtree_ids(user.branch_id)
-    return set()
+    if user.level != AccessLevel.MANAGER or not user.branch_id:
+        return set()
+    memo = getattr(user, "_managed_memo", None)
+    if memo is not None and user.branch_id in memo:
+        return memo[user.branch_id]
+    found = branch_subtree_ids(user.branch_id)
+    if memo is not None:
+        memo[user.branch_id] = found
+    return found
 
 
 def manages_branch(user: User, branch_id: int | None) -> bool:

@@ -21,6 +21,7 @@ class UserPreferencesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
+            user._managed_memo = {}  # see org.access.managed_branch_ids
             if user.language:
                 translation.activate(user.language)
                 request.LANGUAGE_CODE = user.language
