@@ -151,6 +151,7 @@ def test_parse_amount_accepts(value, expected):
         ("NaN", "An amount must be a finite number.", {"amount": "nan"}),
         ("Infinity", "An amount must be a finite number.", {"amount": "nan"}),
         ("1e20", "The amount is too large.", {"amount": "too large"}),
+        ("1e30", "The amount is too large.", {"amount": "too large"}),
         ("1e16", "The amount is too large.", {"amount": "too large"}),
         ("", "An amount is required.", {"amount": "required"}),
         (None, "An amount is required.", {"amount": "required"}),

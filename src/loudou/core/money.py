@@ -44,8 +44,11 @@ def parse_amount(
             _("An amount cannot be negative (%(value)s).") % {"value": value},
             details={field: _("negative")},
         )
-    amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    # The size check comes first: quantize() itself fails on a number like 1e30.
     if amount >= Decimal("1e16"):
+        raise ValidationFailed(_("The amount is too large."), details={field: _("too large")})
+    amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    if amount >= Decimal("1e16"):  # 9999999999999999.995 rounds up to the limit
         raise ValidationFailed(_("The amount is too large."), details={field: _("too large")})
     return amount
 
