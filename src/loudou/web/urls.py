@@ -1,6 +1,16 @@
 """The web application's routes, gathered from each page's module (namespace "web")."""
 
-from loudou.web.views import accounts, approvals, auth, board, dashboard, funnel, moves, opportunity
+from loudou.web.views import (
+    accounts,
+    analytics,
+    approvals,
+    auth,
+    board,
+    dashboard,
+    funnel,
+    moves,
+    opportunity,
+)
 
 app_name = "web"
 
@@ -13,4 +23,5 @@ urlpatterns = [
     *accounts.urlpatterns,
     *approvals.urlpatterns,
     *funnel.urlpatterns,
+    *analytics.urlpatterns,
 ]
