@@ -12,6 +12,7 @@ from django.forms import MultiWidget
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from loudou.api.services import token_create
 from loudou.core.models import AuditEvent
 from loudou.customers.models import Account, AccountQualification, Contact
 from loudou.customers.services import EDITABLE
@@ -82,6 +83,7 @@ def walk_a_deal(walker: Any, name: str) -> Opportunity:
 def deal(walker: Any, org: dict[str, Any]) -> Opportunity:
     opp = walk_a_deal(walker, "财务共享平台")
     target_set(actor=org["admin"], month=dt.date(2025, 1, 1), amount="5000000", user=org["seller"])
+    token_create(actor=org["seller"], name="admin pages")
     return opp
 
 
@@ -138,7 +140,16 @@ def test_every_loudou_model_is_registered() -> None:
 
     models = {
         m
-        for app in ("core", "org", "playbooks", "customers", "pipeline", "analytics", "interop")
+        for app in (
+            "core",
+            "org",
+            "playbooks",
+            "customers",
+            "pipeline",
+            "analytics",
+            "interop",
+            "api",
+        )
         for m in apps.get_app_config(app).get_models()
     }
     assert models == set(loudou_models())

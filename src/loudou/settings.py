@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",
     "loudou.core",
     "loudou.org",
     "loudou.playbooks",
@@ -100,6 +101,7 @@ INSTALLED_APPS = [
     "loudou.analytics",
     "loudou.interop",
     "loudou.web",
+    "loudou.api",
 ]
 
 MIDDLEWARE = [

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("loudou.api.urls")),
     # Browsers ask for /favicon.ico whatever the page says; answer with the app's icon.
     path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True)),
     path("", include("loudou.web.urls")),

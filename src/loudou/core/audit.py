@@ -54,6 +54,8 @@ ACTIONS = frozenset(
         "quote.submit",
         "activity.plan",
         "activity.complete",
+        "token.create",
+        "token.revoke",
     }
 )
 

@@ -10,6 +10,7 @@ from loudou.web.views import (
     funnel,
     moves,
     opportunity,
+    tokens,
 )
 
 app_name = "web"
@@ -24,4 +25,5 @@ urlpatterns = [
     *approvals.urlpatterns,
     *funnel.urlpatterns,
     *analytics.urlpatterns,
+    *tokens.urlpatterns,
 ]
