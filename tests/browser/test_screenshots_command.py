@@ -36,6 +36,9 @@ def test_options_are_checked() -> None:
         "account",
         "approvals",
         "funnel",
+        "conversion",
+        "flow",
+        "forecast",
         "preferences",
         "gate",
     ]

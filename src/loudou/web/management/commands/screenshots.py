@@ -128,6 +128,9 @@ SHOTS = [
     ),
     Shot("approvals", "manager", lambda d: reverse("web:approvals")),
     Shot("funnel", "manager", lambda d: reverse("web:funnel")),
+    Shot("conversion", "manager", lambda d: reverse("web:analytics-conversion")),
+    Shot("flow", "manager", lambda d: reverse("web:analytics-flow")),
+    Shot("forecast", "manager", lambda d: reverse("web:analytics-forecast")),
     Shot("preferences", "seller", lambda d: reverse("web:preferences")),
     Shot(
         "gate",
