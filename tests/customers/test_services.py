@@ -371,3 +371,17 @@ def test_an_override_can_make_a_non_fitting_account_a_target(org):
 
     account.refresh_from_db()
     assert account.is_target is True
+
+
+def test_contact_update_strips_and_refuses_an_empty_name(account, org):
+    from loudou.customers.services import contact_update
+
+    contact = account.contacts.get()
+    with pytest.raises(ValidationFailed) as refused:
+        contact_update(contact=contact, actor=org["seller"], name="   ", title="CEO")
+    assert refused.value.details == {"name": "required"}
+    contact.refresh_from_db()
+    assert (contact.name, contact.title) == ("王总", "CIO")
+    contact_update(contact=contact, actor=org["seller"], name="  王建 ", title=" CTO ")
+    contact.refresh_from_db()
+    assert (contact.name, contact.title) == ("王建", "CTO")

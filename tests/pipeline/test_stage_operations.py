@@ -414,3 +414,41 @@ def test_an_overdue_close_date_does_not_count_as_signing_soon(walker, org):
     [soon] = [s for s in criteria_states(opp, [recognition]) if s.criterion.key == "likely_soon"]
     assert soon.holds is False
     assert "has passed" in soon.reason
+
+
+def test_activities_are_completed_by_their_owner_or_the_deals_editors(walker, org):
+    opp = walker.create()
+    due = dt.date.today()
+    mine = ps.activity_plan(
+        opportunity=opp, actor=org["seller"], kind="call", subject="CIO", due_on=due
+    )
+    before = AuditEvent.objects.count()
+    with pytest.raises(PermissionDenied):
+        ps.activity_complete(activity=mine, actor=org["executive"], outcome="done by someone else")
+    mine.refresh_from_db()
+    assert (mine.done_at, mine.outcome, AuditEvent.objects.count()) == (None, "", before)
+    with pytest.raises(NotFound):
+        ps.activity_complete(activity=mine, actor=org["sh_seller"])
+    assert ps.activity_complete(activity=mine, actor=org["manager"], outcome="Met").outcome == "Met"
+    theirs = ps.activity_plan(
+        opportunity=opp,
+        actor=org["seller"],
+        kind="call",
+        subject="CFO",
+        due_on=due,
+        owner=org["executive"],
+    )
+    assert ps.activity_complete(activity=theirs, actor=org["executive"]).done_at is not None
+
+
+def test_an_empty_currency_keeps_the_deals_currency(walker, org):
+    opp = walker.create(currency="USD")
+    for empty in (None, ""):
+        opp = ps.opportunity_update(
+            opportunity=opp, actor=org["seller"], currency=empty, amount="5"
+        )
+        assert opp.currency == "USD"
+    assert (
+        ps.opportunity_update(opportunity=opp, actor=org["seller"], currency="eur").currency
+        == "EUR"
+    )

@@ -130,8 +130,8 @@ def test_show_an_unknown_playbook_is_an_error(playbooks):
     with pytest.raises(CommandError) as no_version:
         run("show", "simple", "--version", "9")
 
-    assert str(nosuch.value) == "No playbook nosuch"
-    assert str(no_version.value) == "No playbook simple v9"
+    assert str(nosuch.value) == "No playbook nosuch."
+    assert str(no_version.value) == "No playbook simple v9."
 
 
 def test_list_json(playbooks):

@@ -298,6 +298,9 @@ def contact_update(*, contact: Contact, actor: Any, **data: Any) -> Contact:
         raise ValidationFailed(
             _("These fields cannot be set here: %(f)s.") % {"f": set(data) - allowed}
         )
+    data = {k: (v or "").strip() for k, v in data.items()}
+    if "name" in data and not data["name"]:
+        raise ValidationFailed(_("A contact needs a name."), details={"name": "required"})
     if data.get("selection_part", "") not in SelectionPart.values:
         raise ValidationFailed(
             _("Unknown part in the selection team."), details={"selection_part": "invalid"}

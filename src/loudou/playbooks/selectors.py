@@ -1,5 +1,7 @@
 """Reads of playbooks."""
 
+from django.utils.translation import gettext as _
+
 from loudou.core.errors import NotFound
 from loudou.playbooks.models import Playbook
 
@@ -17,7 +19,10 @@ def playbook_get(key: str | None = None, *, version: int | None = None) -> Playb
     else:
         found = qs.filter(key=key, is_current=True).first()
     if found is None:
-        raise NotFound(f"No playbook {key or '(default)'}" + (f" v{version}" if version else ""))
+        raise NotFound(
+            _("No playbook %(key)s%(version)s.")
+            % {"key": key or _("(default)"), "version": f" v{version}" if version else ""}
+        )
     return found
 
 

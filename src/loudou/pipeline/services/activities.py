@@ -63,6 +63,10 @@ def activity_complete(*, activity: Activity | int, actor: Any, outcome: str = ""
     )
     if row is None:
         raise NotFound(_("No such activity."))
+    if row.owner_id != actor.pk:
+        # Whoever the activity is planned for completes it; otherwise the deal's editors do
+        # (executives read deals, they do not work them).
+        require_editor(row.opportunity, actor)
     if row.done_at is not None:
         raise ValidationFailed(_("This activity is already done."))
     row.done_at = clock.now()

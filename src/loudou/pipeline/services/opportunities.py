@@ -179,7 +179,9 @@ def opportunity_update(
         opp.source = (changes["source"] or "").strip()
     if "amount" in changes:
         opp.amount = parse_amount(changes["amount"])  # type: ignore[assignment]
-    if "currency" in changes:
+    if changes.get("currency") not in (None, ""):
+        # An empty currency keeps the deal's own: validate_currency would read it as "the base
+        # currency" and silently re-denominate the amount.
         opp.currency = validate_currency(changes["currency"])
     if "budget" in changes:
         opp.budget = parse_amount(changes["budget"], field="budget", allow_none=True)
