@@ -10,6 +10,7 @@ from loudou.web.views import (
     funnel,
     moves,
     opportunity,
+    opportunity_form,
     tokens,
 )
 
@@ -21,6 +22,7 @@ urlpatterns = [
     *board.urlpatterns,
     *moves.urlpatterns,
     *opportunity.urlpatterns,
+    *opportunity_form.urlpatterns,
     *accounts.urlpatterns,
     *approvals.urlpatterns,
     *funnel.urlpatterns,
