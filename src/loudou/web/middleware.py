@@ -4,9 +4,10 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from loudou.core.errors import NotFound, PermissionDenied
 
@@ -45,3 +46,35 @@ class UserPreferencesMiddleware:
                 request, "web/errors/403.html", {"message": exception.message}, status=403
             )
         return None
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    """A NUL in the (decoded) path, the raw query string or a JSON or form body."""
+    if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+        return True
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith(("application/json", "application/x-www-form-urlencoded")):
+        body = request.body
+        return b"\x00" in body or b"%00" in body or b"\\u0000" in body
+    return False
+
+
+class RefuseNulCharacters:
+    """Refuse, with 400, any request whose path, query or body carries a NUL character.
+
+    PostgreSQL cannot store or compare text containing NUL and raises on it, so such input would
+    otherwise become a server error wherever it reaches a query (a filter, a search box, a name).
+    No user types one; clients and fuzzers do."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _has_nul(request):
+            return self.get_response(request)
+        message = _("Text may not contain the NUL character (\\0).")
+        if request.path.startswith("/api/"):
+            from loudou.api.errors import problem
+
+            return problem(request, "bad_request", message, status=400)
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
