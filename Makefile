@@ -35,13 +35,13 @@ serve: $(STAMP)
 	$(BIN)/loudou collectstatic --no-input -v 0
 	$(BIN)/gunicorn loudou.wsgi:application --workers 2 --bind $(HOST):$(PORT) --access-logfile -
 
-# The whole suite on SQLite, then on PostgreSQL (a throwaway cluster, or LOUDOU_TEST_DATABASE_URL).
+# The whole suite on SQLite and on PostgreSQL (a throwaway cluster, or LOUDOU_TEST_DATABASE_URL),
+# side by side, each output line prefixed with its database (scripts/test-both).
 # LOUDOU_REQUIRE_POSTGRES=1 (CI) turns a missing PostgreSQL into a failure. The browser tests
 # (tests/browser, Playwright driving Debian's Chromium) run in both passes; without Chromium they
 # skip, and LOUDOU_REQUIRE_BROWSER=1 (CI) turns that into a failure.
 test: $(STAMP) lint-fast check-migrations
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
+	MAKE="$(MAKE)" scripts/test-both
 
 test-sqlite: $(STAMP)
 	env -u DATABASE_URL LOUDOU_DEBUG=1 $(BIN)/pytest -q
