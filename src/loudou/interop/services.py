@@ -172,3 +172,50 @@ def opportunity_import(
     )
     audit("opportunity.import", opp, actor=actor, after=audit_values(opp), reason=reason)
     return opp
+
+
+@transaction.atomic
+def opportunity_import_update(
+    *, opportunity_id: int, actor: Any, values: dict[str, Any], at: dt.datetime, reason: str = ""
+) -> bool:
+    """Bring an opportunity imported before up to what the source says now (`values`: name,
+    amount, currency, close_date, owner, stage, status); True when something changed.
+
+    A re-import is a record of the source, not work done in loudou: no gate is passed. What
+    changed is written as one history row (action "import") at `at`, the source's time of the
+    latest change, or now when that is not after the deal's latest history; the version goes up,
+    so a user editing the deal meanwhile gets a conflict instead of losing either change."""
+    opp = Opportunity.objects.select_for_update().select_related("stage").get(pk=opportunity_id)
+    before_tracked, before_audit = tracked_values(opp), audit_values(opp)
+    for key, value in values.items():
+        setattr(opp, key, value)
+    owner_branch = opp.owner.branch_id
+    if owner_branch is not None and owner_branch != opp.branch_id:
+        opp.branch_id = owner_branch
+    after_tracked = tracked_values(opp)
+    changed = [k for k in TRACKED if after_tracked[k] != before_tracked[k]]
+    if not changed and audit_values(opp) == before_audit:
+        return False
+    latest = opp.history.order_by("-valid_from").values_list("valid_from", flat=True).first()
+    when = at if latest is None or at > latest else max(clock.now(), latest)
+    if "stage" in changed:
+        opp.stage_entered_at = when
+    if "status" in changed:
+        opp.closed_on = timezone.localdate(when) if opp.status != Status.OPEN else None
+        if opp.status != Status.LOST:
+            opp.lost_reason = None
+    opp.version += 1
+    opp.updated_at = when
+    opp.save()
+    reason = reason or _("updated from %(source)s") % {"source": opp.source or "import"}
+    if changed:
+        history_write(opp, actor=actor, action="import", changed=changed, reason=reason, at=when)
+    audit(
+        "opportunity.import",
+        opp,
+        actor=actor,
+        before=before_audit,
+        after=audit_values(opp),
+        reason=reason,
+    )
+    return True

@@ -1,0 +1,124 @@
+"""Writing many new rows fast: one `executemany` per table inside the caller's transaction, with
+ids chosen here so rows of other tables can point at them without reading them back.
+
+Django's `bulk_create` builds a model instance per row and, on SQLite, cannot hand back the ids
+of a multi-row insert; at import sizes (10⁵ opportunities with their history) that is the
+difference between ~20k and ~150k rows/s on this machine (docs/performance.md). Only importers
+use this, and only for rows they create; changes to existing rows go through the services."""
+
+import datetime as dt
+import functools
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.color import no_style
+from django.db import connection, models
+
+Adapter = Callable[[Any], Any]
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _sqlite_datetime(value: dt.datetime) -> str:
+    # What Django's SQLite backend stores (naive UTC text), without its per-value checks, which
+    # cost more than the insert itself at import sizes; cached, since a deal's times recur in its
+    # history, its stays and the deal itself.
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return str(value)
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):  # e.g. history's "changed": a handful of distinct lists
+        return _json_list(tuple(value))
+    return json.dumps(value, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_list(value: tuple[Any, ...]) -> str:
+    return json.dumps(list(value), ensure_ascii=False)
+
+
+def _adapter(field: models.Field) -> Adapter | None:
+    ops = connection.ops
+    if isinstance(field, models.DateTimeField):
+        if connection.vendor == "sqlite" and connection.timezone == dt.UTC:
+            return _sqlite_datetime
+        return ops.adapt_datetimefield_value
+    if isinstance(field, models.DateField):
+        return ops.adapt_datefield_value
+    if isinstance(field, models.DecimalField):
+        digits, places = field.max_digits, field.decimal_places
+
+        def decimal(value: Decimal | None) -> Any:
+            return ops.adapt_decimalfield_value(value, digits, places)
+
+        return decimal
+    if isinstance(field, models.JSONField):
+        return _json
+    return None
+
+
+class Inserter:
+    """Inserts rows of one model given as tuples in the order of `fields` (attnames)."""
+
+    def __init__(self, model: type[models.Model], fields: Sequence[str]) -> None:
+        self.model = model
+        meta = model._meta
+        concrete = {f.attname: f for f in meta.concrete_fields}
+        self.fields = list(fields)
+        self.adapters = [_adapter(concrete[name]) for name in self.fields]
+        columns = ", ".join(connection.ops.quote_name(str(concrete[n].column)) for n in self.fields)
+        marks = ", ".join(["%s"] * len(self.fields))
+        self.sql = (
+            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({marks})"
+        )
+        self.count = 0
+        self.seconds = 0.0  # spent in the database (benchmarks report it)
+
+    def write(self, rows: Iterable[Sequence[Any]]) -> int:
+        adapters = list(enumerate(self.adapters))
+        converted = [a for a in adapters if a[1] is not None]
+        prepared = []
+        for row in rows:
+            if converted:
+                row = list(row)
+                for index, adapt in converted:
+                    if row[index] is not None:
+                        row[index] = adapt(row[index])  # type: ignore[misc]
+            prepared.append(row)
+        if prepared:
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.executemany(self.sql, prepared)
+            self.seconds += time.perf_counter() - started
+        self.count += len(prepared)
+        return len(prepared)
+
+
+def reserve_ids(model: type[models.Model], count: int) -> range:
+    """`count` primary keys no row of `model` has, for rows this transaction will insert.
+
+    On PostgreSQL the table is locked against other writers until the transaction ends (so no
+    concurrent insert takes the same ids) and its sequence is moved past them by `sync_sequences`;
+    SQLite allows one writer at a time anyway."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"SELECT MAX(id) FROM {table}")
+        top = cursor.fetchone()[0] or 0
+    return range(top + 1, top + 1 + count)
+
+
+def sync_sequences(*models_: type[models.Model]) -> None:
+    """After inserting rows with chosen ids, move PostgreSQL's id sequences past them."""
+    statements = connection.ops.sequence_reset_sql(no_style(), list(models_))
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
