@@ -17,14 +17,21 @@ class OpportunityStay(models.Model):
     """One uninterrupted period an open opportunity spent in one stage, and how it ended
     (empty `exited_at`: it is still there). Derived from history; never edited by hand."""
 
+    # The two composite indexes below start with opportunity and with stage: single-column ones
+    # would only cost a write on every stage change and imported row.
     opportunity = models.ForeignKey(
         "pipeline.Opportunity",
         verbose_name=_("opportunity"),
         on_delete=models.CASCADE,
         related_name="stays",
+        db_index=False,
     )
     stage = models.ForeignKey(
-        "playbooks.Stage", verbose_name=_("stage"), on_delete=models.PROTECT, related_name="+"
+        "playbooks.Stage",
+        verbose_name=_("stage"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     stage_order = models.PositiveSmallIntegerField(_("stage order"))
     entered_at = models.DateTimeField(_("entered at"))

@@ -166,8 +166,15 @@ class OpportunityHistory(AppendOnlyModel):
     """The tracked fields of an opportunity from `valid_from` on; the state at T is the latest row
     with `valid_from <= T`. One row per change; `changed` names the fields that changed."""
 
+    # No single-column indexes on opportunity (the (opportunity, valid_from, id) index serves it),
+    # owner or actor (no read looks history up by them; users are deactivated, never deleted):
+    # every index is written on every change and on every imported row.
     opportunity = models.ForeignKey(
-        Opportunity, verbose_name=_("opportunity"), on_delete=models.PROTECT, related_name="history"
+        Opportunity,
+        verbose_name=_("opportunity"),
+        on_delete=models.PROTECT,
+        related_name="history",
+        db_index=False,
     )
     valid_from = models.DateTimeField(_("valid from"), db_index=True)
     stage = models.ForeignKey(
@@ -183,6 +190,7 @@ class OpportunityHistory(AppendOnlyModel):
         verbose_name=_("owner"),
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     forecast_category = models.CharField(
         _("forecast category"), max_length=12, choices=ForecastCategory.choices
@@ -194,6 +202,7 @@ class OpportunityHistory(AppendOnlyModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     action = models.CharField(_("action"), max_length=32)
     changed = models.JSONField(_("changed fields"), default=list)
