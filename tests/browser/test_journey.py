@@ -153,9 +153,11 @@ def test_the_main_journey(browse: Any, org: dict[str, Any], playbook: Any, langu
     contact_form.locator("[name=selection_part]").select_option("decision_maker")
     # Saved, the dialog answers HX-Refresh and the page reloads: wait for that reload (a goto
     # here would race it and be aborted).
-    with seller.expect_navigation():
-        with seller.expect_response(lambda r: r.request.method == "POST") as answer:
-            contact_form.locator("button.primary").click()
+    with (
+        seller.expect_navigation(),
+        seller.expect_response(lambda r: r.request.method == "POST") as answer,
+    ):
+        contact_form.locator("button.primary").click()
     assert answer.value.status == 204
     seller.locator("#contacts").get_by_text(text["contact"]).wait_for()
 

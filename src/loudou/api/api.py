@@ -110,5 +110,6 @@ api.add_router("/approvals", project.inbox)
 api.add_router("/playbooks", reference.playbooks)
 api.add_router("/analytics", analytics.router)
 api.add_router("", reference.reference)
+api.add_router("/exports", "loudou.api.routers.exports.router")
 
 __all__ = ["api"]

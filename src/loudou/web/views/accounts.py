@@ -43,6 +43,13 @@ from loudou.web.views.base import (
     require_post,
     service_errors,
 )
+from loudou.web.views.exports import (
+    account_opportunities_table,
+    accounts_table,
+    contacts_table,
+    download,
+    export_format,
+)
 
 PER_PAGE = 50
 
@@ -171,6 +178,8 @@ def account_list(request: HttpRequest) -> HttpResponse:
         search=request.GET.get("q", "")[:100],
     )
     sort = request.GET.get("sort", "name")
+    if fmt := export_format(request):
+        return download(accounts_table(account_rows(request.user, filters, sort)), fmt)
     page = Paginator(account_rows(request.user, filters, sort), PER_PAGE).get_page(
         request.GET.get("page")
     )
@@ -237,8 +246,19 @@ def _render_account(
 
 @login_required
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One account: its facts, ICP fit and qualifications, group tree, contacts and deals."""
-    return _render_account(request, account_get(request.user, pk))
+    """One account: its facts, ICP fit and qualifications, group tree, contacts and deals;
+    `?export=csv|xlsx` gives its deals, or with `list=contacts` its contacts, as a file."""
+    account = account_get(request.user, pk)
+    if fmt := export_format(request):
+        page = account_page(request.user, account, playbook_get())
+        contacts = request.GET.get("list") == "contacts"
+        return download(
+            contacts_table(account, page.contacts)
+            if contacts
+            else account_opportunities_table(account, page.opportunities),
+            fmt,
+        )
+    return _render_account(request, account)
 
 
 @login_required

@@ -43,6 +43,7 @@ from loudou.playbooks.models import Playbook, Stage, StageKind
 from loudou.playbooks.selectors import playbook_get
 from loudou.web.templatetags.loudou import money, money_short
 from loudou.web.views.base import acting_user, date_param, int_param, login_required
+from loudou.web.views.exports import download, export_format, stalled_table
 
 HISTOGRAM_BINS = 40
 
@@ -312,6 +313,8 @@ def stalled_page(request: HttpRequest) -> HttpResponse:
         }
         for d in data["deals"]
     ]
+    if fmt := export_format(request):
+        return download(stalled_table(deals), fmt)
     by_stage = [
         (stage, sum(1 for d in deals if d["stage"] == stage.key))
         for stage in query.stages.values()

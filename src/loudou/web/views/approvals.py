@@ -19,6 +19,7 @@ from loudou.pipeline.models import ApprovalStatus, Opportunity, ProjectApproval
 from loudou.pipeline.selectors import approvals_waiting_for
 from loudou.pipeline.services import approval_decide, approval_withdraw
 from loudou.web.views.base import login_required, require_post, service_errors
+from loudou.web.views.exports import approvals_table, download, export_format
 
 RECENT_DAYS = 30
 MY_REQUESTS_SHOWN = 50
@@ -81,8 +82,24 @@ def _can_decide(user: Any, approval: ProjectApproval) -> bool:
 @login_required
 def inbox(request: HttpRequest) -> HttpResponse:
     """Managers: what waits for their decision and what was decided lately; everyone: their own
-    requests and the decisions on them."""
+    requests and the decisions on them. `?export=csv|xlsx&list=waiting|decided|mine` gives one
+    of the three lists, every row of it, as a file."""
+    if fmt := export_format(request):
+        return download(_export_table(request), fmt)
     return _render_inbox(request)
+
+
+def _export_table(request: HttpRequest) -> Any:
+    """The list the export asks for (by default the user's own requests)."""
+    user: Any = request.user
+    chosen = request.GET.get("list", "mine")
+    if chosen == "waiting":
+        qs = approvals_waiting_for(user).select_related(*CARD_RELATED)
+        return approvals_table(qs, _("Waiting for your decision"))
+    if chosen == "decided":
+        title = _("Decided in the last %(n)s days") % {"n": RECENT_DAYS}
+        return approvals_table(decided_recently(user), title)
+    return approvals_table(requests_by(user), _("My requests"))
 
 
 def _render_inbox(

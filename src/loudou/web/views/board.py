@@ -13,6 +13,7 @@ from loudou.pipeline.board import (
     CARD_RELATED,
     BoardFilters,
     board_columns,
+    board_opportunities,
     column_cards,
     filter_choices,
     make_cards,
@@ -22,6 +23,7 @@ from loudou.pipeline.models import Opportunity, Status
 from loudou.playbooks.models import Playbook
 from loudou.playbooks.selectors import playbook_get
 from loudou.web.views.base import int_param, login_required
+from loudou.web.views.exports import download, export_format, opportunities_table
 
 PER_COLUMN = 20
 PER_PAGE = 50
@@ -71,6 +73,10 @@ def _context(request: HttpRequest, playbook: Playbook, filters: BoardFilters) ->
 def board(request: HttpRequest) -> HttpResponse:
     """The open deals of a playbook, one column per stage, filtered as asked."""
     playbook, filters = _playbook(request), _filters(request)
+    if fmt := export_format(request):
+        qs = board_opportunities(request.user, playbook, filters).select_related(*CARD_RELATED)
+        qs = qs.order_by("stage__order", "close_date", "id")  # the columns, left to right
+        return download(opportunities_table(request.user, qs, playbook), fmt)
     columns = board_columns(request.user, playbook, filters, per_column=PER_COLUMN)
     context = _context(request, playbook, filters)
     context.update(
@@ -118,6 +124,8 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     field = SORTS.get(sort.lstrip("-"), "close_date")
     ordering = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc()
     qs = qs.select_related(*CARD_RELATED).order_by(ordering, "id")
+    if fmt := export_format(request):
+        return download(opportunities_table(request.user, qs, playbook), fmt)
     page = Paginator(qs, PER_PAGE).get_page(request.GET.get("page"))
     rows = make_cards(list(page.object_list), playbook, stall_thresholds(request.user, playbook))
     context = _context(request, playbook, filters)

@@ -27,6 +27,7 @@ from loudou.playbooks.models import Playbook, StageKind
 from loudou.playbooks.selectors import playbook_get
 from loudou.web.templatetags.loudou import money_short
 from loudou.web.views.base import date_param, int_param, login_required
+from loudou.web.views.exports import ALL, download, export_format, stage_deals_table
 
 STAGE_DEALS_LIMIT = 200
 COHORT_DAYS = 365
@@ -143,6 +144,8 @@ def _chart_data(query: FunnelQuery, steps: list[dict[str, Any]]) -> dict[str, An
 @login_required
 def funnel(request: HttpRequest) -> HttpResponse:
     """The funnel of a playbook (for a branch or a person) as of a date, chart and table."""
+    if export_format(request) and request.GET.get("stage"):
+        return funnel_deals(request)  # the stage's deals as a file
     query = _query(request)
     snapshot = funnel_snapshot(
         request.user,
@@ -174,7 +177,9 @@ def funnel(request: HttpRequest) -> HttpResponse:
     return render(request, "web/funnel/funnel.html", context)
 
 
-def _stage_context(request: HttpRequest, query: FunnelQuery, stage_key: str) -> dict[str, Any]:
+def _stage_context(
+    request: HttpRequest, query: FunnelQuery, stage_key: str, limit: int | None = None
+) -> dict[str, Any]:
     stage = next(
         (
             s
@@ -192,15 +197,25 @@ def _stage_context(request: HttpRequest, query: FunnelQuery, stage_key: str) -> 
         as_of=query.as_of,
         branch_ids=query.branch_ids,
         owner_id=query.owner_id,
-        limit=STAGE_DEALS_LIMIT,
+        limit=limit or STAGE_DEALS_LIMIT,
     )
-    return {"stage": stage, "stage_count": count, "stage_deals": deals, "query": query}
+    return {
+        "stage": stage,
+        "stage_count": count,
+        "stage_deals": deals,
+        "query": query,
+        "export_query": query.params(stage=stage.key),
+    }
 
 
 @login_required
 def funnel_deals(request: HttpRequest) -> HttpResponse:
-    """The deals of one stage at the funnel's date (htmx fragment under the chart)."""
+    """The deals of one stage at the funnel's date (htmx fragment under the chart); with
+    `?export=csv|xlsx` every one of them (not only the largest shown) as a file."""
     query = _query(request)
+    if fmt := export_format(request):
+        found = _stage_context(request, query, request.GET.get("stage", ""), limit=ALL)
+        return download(stage_deals_table(found["stage"], found["stage_deals"], query.as_of), fmt)
     context = _stage_context(request, query, request.GET.get("stage", ""))
     return render(request, "web/funnel/_deals.html", context)
 
