@@ -143,6 +143,10 @@ class RowReader:
 
     def parse(self, key: str, parser: Any, *, required: bool = False, **options: Any) -> Any:
         value = self.raw(key)
+        if value is None or value == "":  # an absent column or empty cell: nothing to parse
+            if required:
+                self.problem(key, value, _("required"))
+            return None
         try:
             result = parser(value, **options)
         except BadValue as exc:
