@@ -4,11 +4,14 @@ opportunities and history; re-imports of an edited file update what changed, and
 them from duplicating."""
 
 import datetime as dt
+import json
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from openpyxl import load_workbook
 
 from loudou.analytics.stays import stays_verify
@@ -274,3 +277,24 @@ def test_deals_never_go_on_an_account_the_importer_cannot_see(
     assert deal("电气财务")[5:] == ("seller", "上海电气")
     assert not theirs.opportunities.exists()
     assert Account.objects.get(name="上海电气", branch=org["beijing"]).owner.username == "seller"
+
+
+def test_an_account_without_owner_needs_a_default_owner_at_the_command_line(
+    org: dict[str, Any], tmp_path: Path
+) -> None:
+    """Without --as the command acts as the system, which belongs to no branch and cannot own an
+    account: an ownerless account row is a problem unless --default-owner names someone."""
+    from tests.interop.crm_files import write
+
+    path = write(tmp_path, "accounts.csv", "id,name,owner\nA-9,无主客户,\n", "utf-8-sig")
+    before = counts()
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("import", "native", str(path), "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert problems(report) == [(2, "owner", "", "no owner: give one, or a default owner")]
+    assert counts() == before
+
+    call_command("import", "native", str(path), "--default-owner", "teammate", stdout=StringIO())
+    account = Account.objects.get(name="无主客户")
+    assert (account.owner.username, account.branch_id) == ("teammate", org["beijing"].pk)

@@ -56,3 +56,37 @@ def dump_json(data: Any) -> str:
         raise TypeError(type(value).__name__)
 
     return json.dumps(data, ensure_ascii=False, indent=2, default=default)
+
+
+class BarProgress:
+    """A long command's progress (the `Progress` protocol of importers and dumps: start a phase,
+    advance) as a rich bar per phase, on stderr."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.task: Any = None
+
+    def start(self, phase: str, total: int) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[-1].total)
+        self.task = self.bar.add_task(phase, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        self.bar.advance(self.task, steps)
+
+
+def progress_bar(label_width: int = 14) -> Any:
+    """A transient rich progress display on stderr, silent when stderr is not a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn(f"{{task.description:<{label_width}}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )

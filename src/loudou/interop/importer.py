@@ -23,6 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from loudou.analytics.models import OpportunityStay
 from loudou.analytics.stays import _outcome
@@ -72,6 +73,7 @@ class Plan:
     new: list[tuple[Deal, list[Step]]] = field(default_factory=list)
     known: list[tuple[Deal, list[Step], int]] = field(default_factory=list)  # (…, opportunity id)
     collapsed: int = 0
+    default_owner: User | None = None
 
 
 def import_parsed(
@@ -101,11 +103,7 @@ def import_parsed(
     )
     report = _report(parsed, plan, playbook, dry_run)
     if problems:
-        report["problems"] = [p.as_dict() for p in problems]
-        raise ImportRefused(
-            _("%(n)s problems in the file; nothing was imported.") % {"n": len(problems)},
-            details={"problems": [str(p) for p in problems], "report": report},
-        )
+        raise _refused(problems, report)
     try:
         with transaction.atomic():
             written = _write(parsed, plan, actor, playbook, progress)
@@ -114,7 +112,26 @@ def import_parsed(
                 raise _Rollback
     except _Rollback:
         pass
+    except _WriteRefused as refused:  # a service refused a row: everything was rolled back
+        raise _refused(refused.problems, report) from None
     return report
+
+
+class _WriteRefused(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+
+def _refused(problems: list[Problem], report: dict[str, Any]) -> ImportRefused:
+    report["problems"] = [p.as_dict() for p in problems]
+    message = ngettext(
+        "%(n)s problem in the file; nothing was imported.",
+        "%(n)s problems in the file; nothing was imported.",
+        len(problems),
+    ) % {"n": len(problems)}
+    return ImportRefused(
+        message, details={"problems": [str(p) for p in problems], "report": report}
+    )
 
 
 def _report(parsed: Parsed, plan: Plan, playbook: Playbook, dry_run: bool) -> dict[str, Any]:
@@ -164,7 +181,7 @@ def _plan(
     problems.extend(Problem(_("mapping"), 0, "", "", p) for p in mapping_problems)
     owners = _owners(parsed, mapping, default_owner, actor, problems)
     accounts = _accounts(parsed, problems, actor)
-    plan = Plan(mapping=mapping, owners=owners, accounts=accounts)
+    plan = Plan(mapping=mapping, owners=owners, accounts=accounts, default_owner=default_owner)
     ids = dict(
         ExternalId.objects.filter(source=parsed.source, kind="opportunity").values_list(
             "external_id", "object_id"
@@ -403,10 +420,7 @@ def _write(
     sheet_accounts = _write_accounts(parsed, plan, actor, ids, problems)
     contacts = _write_contacts(parsed, plan, actor, ids, problems)
     if problems:  # refused by a service (a duplicate credit code, …): roll everything back
-        raise ImportRefused(
-            _("%(n)s problems in the file; nothing was imported.") % {"n": len(problems)},
-            details={"problems": [str(p) for p in problems]},
-        )
+        raise _WriteRefused(problems)
     created_accounts = _create_accounts(plan, parsed, actor)
     history_rows = _insert_new(plan, actor, playbook, ids, progress)
     updated = unchanged = 0
@@ -447,7 +461,18 @@ def _write_accounts(
     by_name = {a.name.strip().lower(): a for a in Account.objects.order_by("-id")}
     written: list[tuple[Any, Account]] = []
     for row in parsed.accounts:
-        owner = plan.owners.get(row.owner) or actor
+        # The row's owner, else the default owner, else the importing user (not the command
+        # line's system actor, who belongs to no branch).
+        owner = plan.owners.get(row.owner) or plan.default_owner
+        if owner is None and getattr(actor, "branch_id", None):
+            owner = actor
+        if owner is None:
+            problems.append(
+                Problem(
+                    row.sheet, row.row, "owner", "", _("no owner: give one, or a default owner")
+                )
+            )
+            continue
         account = ids.get("account", row.external_id, Account) or by_name.get(row.name.lower())
         try:
             if account is None:

@@ -18,6 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from loudou.core.cli import BarProgress
 from loudou.demo import DEMO_PASSWORD, SIZES, DemoSummary, existing_data, generate
 
 LOGINS = [
@@ -26,22 +27,6 @@ LOGINS = [
     ("seller", "李娜, 北京分公司 account manager: owns Beijing deals"),
     ("chen.zhiyuan", "陈志远, executive: reads every branch"),
 ]
-
-
-class BarProgress:
-    """The generator's progress as a rich bar per phase, on stderr."""
-
-    def __init__(self, bar: Progress) -> None:
-        self.bar = bar
-        self.task: Any = None
-
-    def start(self, phase: str, total: int) -> None:
-        if self.task is not None:
-            self.bar.update(self.task, completed=self.bar.tasks[-1].total)
-        self.task = self.bar.add_task(phase, total=total)
-
-    def advance(self, steps: int = 1) -> None:
-        self.bar.advance(self.task, steps)
 
 
 class Command(BaseCommand):

@@ -10,28 +10,11 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loudou.core.cli import activate_language, dump_json
+from loudou.core.cli import BarProgress, activate_language, dump_json, progress_bar
 from loudou.core.errors import LoudouError
 from loudou.interop.dump import dump_all
-
-
-class BarProgress:
-    """The dump's progress as a rich bar per table, on stderr (as `loudou import` draws it)."""
-
-    def __init__(self, bar: Progress) -> None:
-        self.bar = bar
-        self.task: Any = None
-
-    def start(self, phase: str, total: int) -> None:
-        if self.task is not None:
-            self.bar.update(self.task, completed=self.bar.tasks[-1].total)
-        self.task = self.bar.add_task(phase, total=total)
-
-    def advance(self, steps: int = 1) -> None:
-        self.bar.advance(self.task, steps)
 
 
 class Command(BaseCommand):
@@ -68,17 +51,8 @@ class Command(BaseCommand):
                 % {"dir": directory}
             )
         started = time.monotonic()
-        console = Console(stderr=True)
         try:
-            with Progress(
-                TextColumn("{task.description:<32}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-                disable=not console.is_terminal,
-            ) as bar:
+            with progress_bar(32) as bar:
                 report = dump_all(directory, progress=BarProgress(bar))
         except LoudouError as exc:
             raise CommandError(str(exc)) from None

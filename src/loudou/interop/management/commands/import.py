@@ -15,11 +15,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from loudou.analytics.scope import iso_date
-from loudou.core.cli import dump_json, resolve_actor
+from loudou.core.cli import BarProgress, dump_json, progress_bar, resolve_actor
 from loudou.core.errors import LoudouError, ValidationFailed
 from loudou.interop.dump import load_all
 from loudou.interop.formats import DESCRIPTIONS
@@ -32,18 +31,6 @@ from loudou.org.models import User
 from loudou.playbooks.selectors import playbook_get
 
 MAX_SHOWN = 200
-
-
-def _bar(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
 
 
 def print_file_report(out: Console, report: dict[str, Any]) -> None:
@@ -84,22 +71,6 @@ def print_file_report(out: Console, report: dict[str, Any]) -> None:
     for note in report.get("notes", []):
         out.print("• " + note)
     out.print(_("Took %(s)s s.") % {"s": report.get("seconds", "")})
-
-
-class BarProgress:
-    """An importer's progress as a rich bar per phase, on stderr."""
-
-    def __init__(self, bar: Progress) -> None:
-        self.bar = bar
-        self.task: Any = None
-
-    def start(self, phase: str, total: int) -> None:
-        if self.task is not None:
-            self.bar.update(self.task, completed=self.bar.tasks[-1].total)
-        self.task = self.bar.add_task(phase, total=total)
-
-    def advance(self, steps: int = 1) -> None:
-        self.bar.advance(self.task, steps)
 
 
 # Marked for extraction here, translated when printed.
@@ -214,17 +185,8 @@ class Command(BaseCommand):
             return
         actor = resolve_actor(options.get("as_user"))
         started = time.monotonic()
-        console = Console(stderr=True)
         try:
-            with Progress(
-                TextColumn("{task.description:<14}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-                disable=not console.is_terminal,
-            ) as bar:
+            with progress_bar() as bar:
                 report = import_maven(
                     options["directory"],
                     actor=actor,
@@ -244,7 +206,7 @@ class Command(BaseCommand):
     def _restore(self, options: dict[str, Any]) -> None:
         started = time.monotonic()
         try:
-            with _bar(Console(stderr=True)) as bar:
+            with progress_bar() as bar:
                 report = load_all(options["directory"], progress=BarProgress(bar))
         except LoudouError as exc:
             raise CommandError(str(exc)) from None
@@ -270,7 +232,6 @@ class Command(BaseCommand):
     def _import_file(self, options: dict[str, Any]) -> None:
         actor = resolve_actor(options.get("as_user"))
         started = time.monotonic()
-        console = Console(stderr=True)
         default_owner = None
         if options.get("default_owner"):
             default_owner = User.objects.filter(username=options["default_owner"]).first()
@@ -279,7 +240,7 @@ class Command(BaseCommand):
         paths = [*options["paths"], *options.get("history", [])]
         try:
             playbook = playbook_get(options["playbook"]) if options.get("playbook") else None
-            with _bar(console) as bar:
+            with progress_bar() as bar:
                 report = import_paths(
                     options["format"],
                     paths,
