@@ -585,11 +585,6 @@ DATABASE_SECONDS: dict[str, tuple[int, float]] = {}
 TRACKED_ORDER = ("stage", "status", "amount", "close_date", "probability", "forecast_category")
 
 
-def _tracked(step: "Step") -> tuple[Any, ...]:
-    _at, stage, status, amount, close = step
-    return (stage, status, amount, close, _probability(stage, status), _forecast(stage, status))
-
-
 def _probability(stage: Stage, status: str) -> int:
     return 100 if status == Status.WON else 0 if status == Status.LOST else stage.probability
 
@@ -624,6 +619,22 @@ def _insert_new(
     reason = _("imported from %(source)s") % {"source": ids.source}
     progress.start(_("Writing"), len(plan.new))
     batch: dict[str, list[Any]] = defaultdict(list)
+    tz = timezone.get_current_timezone()  # looked up once: the lookup costs more than a row
+    # Per stage and status: (stage id, order, probability, forecast category), so the loop below
+    # compares plain values (comparing model instances goes through Model.__eq__ each time).
+    facts: dict[tuple[int, str], tuple[int, int, int, str]] = {
+        (stage.pk, status): (
+            stage.pk,
+            stage.order,
+            _probability(stage, status),
+            _forecast(stage, status),
+        )
+        for stage in playbook.ordered_stages()
+        for status in (Status.OPEN, Status.WON, Status.LOST)
+    }
+    everything = ["stage", "status", "amount", "currency", "close_date", "probability", "owner",
+                  "forecast_category"]  # fmt: skip
+    history_rows, stay_rows = batch["history"], batch["stays"]
     for (deal, steps), pk in zip(plan.new, opportunity_ids, strict=True):
         owner = plan.owners[deal.owner]
         account = plan.accounts[deal.account.strip()]
@@ -641,42 +652,36 @@ def _insert_new(
                 owner.pk, owner.branch_id, playbook.pk, stage.pk, status,
                 deal.probability if status == Status.OPEN and deal.probability is not None
                 and deal.probability != stage.probability else None,
-                ids.source, timezone.localdate(last[0]) if status != Status.OPEN else None,
+                ids.source, last[0].astimezone(tz).date() if status != Status.OPEN else None,
                 stage_entered, first_at, last[0], 1,
             )
         )  # fmt: skip
-        previous: Step | None = None
+        previous: tuple[Any, ...] | None = None
         open_stay: list[Any] | None = None
-        for step in steps:
-            at, stage, status, amount, close = step
+        currency, owner_id = deal.currency, owner.pk
+        for at, stage, status, amount, close in steps:
+            stage_id, order, probability, forecast = facts[(stage.pk, status)]
+            key = (stage_id, status, amount, close, probability, forecast)
             if previous is None:
-                changed = ["stage", "status", "amount", "currency", "close_date", "probability",
-                           "owner", "forecast_category"]  # fmt: skip
+                changed = everything
             else:
                 changed = [
-                    name
-                    for name, a, b in zip(
-                        TRACKED_ORDER, _tracked(previous), _tracked(step), strict=True
-                    )
-                    if a != b
+                    n for n, a, b in zip(TRACKED_ORDER, previous, key, strict=True) if a != b
                 ]
-            batch["history"].append(
-                (
-                    pk, at, stage.pk, status, amount, deal.currency, close,
-                    _probability(stage, status), owner.pk, _forecast(stage, status), actor_id,
-                    "import", changed, reason,
-                )
+            history_rows.append(
+                (pk, at, stage_id, status, amount, currency, close, probability, owner_id,
+                 forecast, actor_id, "import", changed, reason)
             )  # fmt: skip
-            if open_stay is not None and (stage.pk != open_stay[1] or status != Status.OPEN):
+            if open_stay is not None and (stage_id != open_stay[1] or status != Status.OPEN):
                 open_stay[4] = at
-                open_stay[5] = _outcome(open_stay[2], status, stage.order)
-                batch["stays"].append(tuple(open_stay))
+                open_stay[5] = _outcome(open_stay[2], status, order)
+                stay_rows.append(tuple(open_stay))
                 open_stay = None
             if open_stay is None and status == Status.OPEN:
-                open_stay = [pk, stage.pk, stage.order, at, None, ""]
-            previous = step
+                open_stay = [pk, stage_id, order, at, None, ""]
+            previous = key
         if open_stay is not None:
-            batch["stays"].append(tuple(open_stay))
+            stay_rows.append(tuple(open_stay))
         batch["audits"].append(
             (now, actor_id, "opportunity.import", opp_type, str(pk), deal.name[:300], None,
              {"external_id": deal.external_id, "row": deal.row}, reason)
@@ -684,6 +689,7 @@ def _insert_new(
         batch["externals"].append((ids.source, "opportunity", deal.external_id, opp_type, pk, now))
         if len(batch["opps"]) >= 5000:
             _flush(batch, inserters, progress)
+            history_rows, stay_rows = batch["history"], batch["stays"]
     _flush(batch, inserters, progress)
     sync_sequences(Opportunity)
     DATABASE_SECONDS.clear()
