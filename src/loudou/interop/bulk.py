@@ -77,6 +77,7 @@ class Inserter:
         self.sql = (
             f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({marks})"
         )
+        self.copy_sql = f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN"
         self.count = 0
         self.seconds = 0.0  # spent in the database (benchmarks report it)
 
@@ -94,7 +95,14 @@ class Inserter:
         if prepared:
             started = time.perf_counter()
             with connection.cursor() as cursor:
-                cursor.executemany(self.sql, prepared)
+                if connection.vendor == "postgresql":
+                    # COPY streams the rows; executemany makes a round trip per row (~15k rows/s
+                    # here against COPY's ~100k: docs/performance.md).
+                    with cursor.cursor.copy(self.copy_sql) as copy:
+                        for row in prepared:
+                            copy.write_row(row)
+                else:
+                    cursor.executemany(self.sql, prepared)
             self.seconds += time.perf_counter() - started
         self.count += len(prepared)
         return len(prepared)
