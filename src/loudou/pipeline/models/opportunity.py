@@ -66,17 +66,28 @@ class Opportunity(models.Model):
     currency = models.CharField(_("currency"), max_length=3)
     budget = money_field(_("customer budget"), null=True, blank=True)
     close_date = models.DateField(_("expected close date"))
+    # owner, branch and playbook lead the composite indexes in Meta, which serve every look-up by
+    # them; single-column indexes would only be written on every save and imported row.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner (account manager)"),
         on_delete=models.PROTECT,
         related_name="owned_opportunities",
+        db_index=False,
     )
     branch = models.ForeignKey(
-        "org.Branch", verbose_name=_("branch"), on_delete=models.PROTECT, related_name="+"
+        "org.Branch",
+        verbose_name=_("branch"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     playbook = models.ForeignKey(
-        "playbooks.Playbook", verbose_name=_("playbook"), on_delete=models.PROTECT, related_name="+"
+        "playbooks.Playbook",
+        verbose_name=_("playbook"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     stage = models.ForeignKey(
         "playbooks.Stage", verbose_name=_("stage"), on_delete=models.PROTECT, related_name="+"
