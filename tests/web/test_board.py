@@ -75,6 +75,7 @@ def test_filters_narrow_by_owner_branch_industry_quarter_and_search(
     industry = deals["d"].account.industry_id
     assert names(BoardFilters(industry_id=industry)) == {"上海财务云"}
     assert names(BoardFilters(search="供应链")) == {"供应链协同"}
+    assert names(BoardFilters(source="Event")) == {"上海财务云"}  # e.g. an import's format
     close = deals["d"].close_date
     quarter = f"{close.year}Q{(close.month - 1) // 3 + 1}"
     assert "上海财务云" in names(BoardFilters(quarter=quarter))
@@ -168,6 +169,10 @@ def test_list_sorts_filters_status_and_hides_other_branches(
     html = client.get("/opportunities/?sort=amount").content.decode()
     assert html.index("供应链协同") < html.index("财务共享平台") < html.index("人力云")
     assert "人力云" not in client.get("/opportunities/?status=won").content.decode()
+    # The import report links here with its source: the list says so and keeps it in its form.
+    html = client_for("executive").get("/opportunities/?source=Event").content.decode()
+    assert "上海财务云" in html and "人力云" not in html
+    assert 'name="source" value="Event"' in html and "Imported from Event" in html
 
 
 def test_names_render_as_text(walker: Any, client_for: Any) -> None:

@@ -1,9 +1,10 @@
-"""Admin for imports: which foreign record became which loudou object (read-only)."""
+"""Admin for imports: which foreign record became which loudou object, and the imports run from
+the web page (both read-only: the importers write them)."""
 
 from django.contrib import admin
 
 from loudou.core.admin import ReadOnlyAdmin
-from loudou.interop.models import ExternalId
+from loudou.interop.models import ExternalId, ImportRun
 
 
 @admin.register(ExternalId)
@@ -16,3 +17,15 @@ class ExternalIdAdmin(ReadOnlyAdmin):
     list_select_related = ("content_type",)
     date_hierarchy = "imported_at"
     ordering = ("source", "kind", "external_id")
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(ReadOnlyAdmin):
+    """The web page's imports: who, when, which files, how they ended (written by interop.runs)."""
+
+    list_display = ("id", "created_at", "actor", "format", "playbook", "status", "done", "total")
+    list_filter = ("status", "format")
+    search_fields = ("actor__username", "error")
+    list_select_related = ("actor", "playbook")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")

@@ -28,6 +28,7 @@ class BoardFilters:
     industry_id: int | None = None
     quarter: str = ""  # "2026Q4": expected close date in that quarter
     search: str = ""
+    source: str = ""  # where the deals came from, e.g. an import's format ("salesforce")
 
     def quarter_range(self) -> tuple[dt.date, dt.date] | None:
         match = QUARTER.match(self.quarter.strip())
@@ -47,6 +48,8 @@ class BoardFilters:
             qs = qs.filter(account__industry_id=self.industry_id)
         if (span := self.quarter_range()) is not None:
             qs = qs.filter(close_date__range=span)
+        if self.source:
+            qs = qs.filter(source=self.source)
         if self.search.strip():
             term = self.search.strip()
             qs = qs.filter(Q(name__icontains=term) | Q(account__name__icontains=term))

@@ -8,6 +8,7 @@ from loudou.web.views import (
     board,
     dashboard,
     funnel,
+    imports,
     moves,
     opportunity,
     opportunity_form,
@@ -28,4 +29,5 @@ urlpatterns = [
     *funnel.urlpatterns,
     *analytics.urlpatterns,
     *tokens.urlpatterns,
+    *imports.urlpatterns,
 ]

@@ -46,6 +46,7 @@ def _filters(request: HttpRequest) -> BoardFilters:
         industry_id=int_param(request.GET.get("industry")),
         quarter=request.GET.get("quarter", ""),
         search=request.GET.get("q", ""),
+        source=request.GET.get("source", "")[:120],
     )
 
 
