@@ -37,6 +37,7 @@ import numpy.typing as npt
 from django.utils import timezone
 
 from loudou.analytics.models import OpportunityStay
+from loudou.analytics.scope import narrow
 from loudou.analytics.selectors import day_start
 from loudou.core import clock
 from loudou.pipeline.models import Opportunity, Status
@@ -185,6 +186,7 @@ def _cohort(
     end: dt.datetime,
     branch_ids: set[int] | None,
     owner_id: int | None,
+    industry_id: int | None = None,
 ) -> tuple[list[tuple[int, str, dt.datetime]], list[tuple[int, str, Any, Any]]]:
     """The cohort's (id, status, created_at) by id, and its stays (opportunity, stage key, entered,
     exited): two queries, whatever the size of the cohort."""
@@ -193,10 +195,7 @@ def _cohort(
     )
     if start is not None:
         opps = opps.filter(created_at__gte=start)
-    if branch_ids is not None:
-        opps = opps.filter(branch_id__in=branch_ids)
-    if owner_id is not None:
-        opps = opps.filter(owner_id=owner_id)
+    opps = narrow(opps, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id)
     deals = list(opps.order_by("pk").values_list("pk", "status", "created_at"))
     stays = list(
         OpportunityStay.objects.filter(opportunity__in=opps.values("pk"))
@@ -214,6 +213,7 @@ def conversion_by_stage(
     date_to: dt.date | None = None,
     branch_ids: set[int] | None = None,
     owner_id: int | None = None,
+    industry_id: int | None = None,
     resamples: int = RESAMPLES,
 ) -> dict[str, Any]:
     """Per stage of the playbook, for the deals created in [date_from, date_to): reached, advanced,
@@ -232,6 +232,7 @@ def conversion_by_stage(
         end=day_start(date_to),
         branch_ids=branch_ids,
         owner_id=owner_id,
+        industry_id=industry_id,
     )
     if date_from is None:
         date_from = min((timezone.localdate(d[2]) for d in deals), default=date_to)

@@ -303,6 +303,7 @@ def stage_deals_at(
     as_of: dt.date | None = None,
     branch_ids: set[int] | None = None,
     owner_id: int | None = None,
+    industry_id: int | None = None,
     limit: int = 200,
 ) -> tuple[int, list[StageDeal]]:
     """The deals open in `stage_key` at the end of `as_of` (default now), as counted by
@@ -311,7 +312,14 @@ def stage_deals_at(
     at = end_of_day(as_of) if as_of else clock.now()
     rows = [
         r
-        for r in states_at(user, playbook.key, at, branch_ids=branch_ids, owner_id=owner_id)
+        for r in states_at(
+            user,
+            playbook.key,
+            at,
+            branch_ids=branch_ids,
+            owner_id=owner_id,
+            industry_id=industry_id,
+        )
         if r.status == Status.OPEN and r.stage_key == stage_key
     ]
     rows.sort(key=lambda r: (-r.amount, r.opportunity_id))

@@ -48,6 +48,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from loudou.analytics.scope import narrow
 from loudou.analytics.selectors import State, end_of_day, states_at
 from loudou.core.errors import ValidationFailed
 from loudou.pipeline.models import Opportunity, OpportunityHistory, Status
@@ -75,6 +76,7 @@ def pipeline_flow(
     window_to: dt.date | None = None,
     branch_ids: set[int] | None = None,
     owner_id: int | None = None,
+    industry_id: int | None = None,
 ) -> dict[str, Any]:
     """The waterfall of the pipeline closing in [window_from, window_to] (default [date_from,
     date_to]) from the start of `date_from` to the end of `date_to`; see the module docstring for
@@ -106,15 +108,19 @@ def pipeline_flow(
 
     starts: dict[int, State] = {
         s.opportunity_id: s
-        for s in states_at(user, playbook.key, start_at, branch_ids=branch_ids, owner_id=owner_id)
+        for s in states_at(
+            user,
+            playbook.key,
+            start_at,
+            branch_ids=branch_ids,
+            owner_id=owner_id,
+            industry_id=industry_id,
+        )
     }
     opps = Opportunity.objects.visible_to(user).filter(
         playbook__key=playbook.key, created_at__lte=end_at
     )
-    if branch_ids is not None:
-        opps = opps.filter(branch_id__in=branch_ids)
-    if owner_id is not None:
-        opps = opps.filter(owner_id=owner_id)
+    opps = narrow(opps, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id)
     changes: dict[int, list[tuple[str, Decimal, dt.date]]] = defaultdict(list)
     rows = (
         OpportunityHistory.objects.filter(

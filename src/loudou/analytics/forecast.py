@@ -210,7 +210,10 @@ def target_amount(
 
 
 def scope_target(scope: Scope, period: Period) -> Decimal | None:
-    """The target that goes with the scope: the owner's, else the branch's, else the company's."""
+    """The target that goes with the scope: the owner's, else the branch's, else the company's;
+    none for one industry's deals (targets are set per person, branch and company)."""
+    if scope.industry_id is not None:
+        return None
     if scope.owner_id is not None:
         return target_amount(period, user_id=scope.owner_id)
     if scope.branch_ids is not None:
@@ -382,7 +385,9 @@ def targets_view(
     """Target vs booked vs weighted vs simulated P50 for each person with a target in the period
     (the actor, or people of the branches the actor manages, within the scope), each branch with
     one that the actor manages, and the company (without a branch or owner filter, for those who
-    see everything). Each row counts the deals of its subject the actor may see."""
+    see everything). Each row counts the deals of its subject the actor may see, in every industry:
+    a target is set for all of a person's or branch's deals, so it is set against all of them."""
+    scope = replace(scope, industry_id=None)
     months = period.months()
     managed = managed_branch_ids(scope.actor)
     rows: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.db.models import OuterRef, Subquery
 
+from loudou.analytics.scope import narrow
 from loudou.core import clock
 from loudou.core.i18n import localized
 from loudou.customers.models import Account, AccountQualification
@@ -52,6 +53,7 @@ def states_at(
     *,
     branch_ids: set[int] | None = None,
     owner_id: int | None = None,
+    industry_id: int | None = None,
 ) -> list[State]:
     """For each visible opportunity of the playbook that existed at `at`, its history row in force
     then (the latest with `valid_from <= at`)."""
@@ -61,10 +63,7 @@ def states_at(
     opps = Opportunity.objects.visible_to(user).filter(
         playbook__key=playbook_key, created_at__lte=at
     )
-    if branch_ids is not None:
-        opps = opps.filter(branch_id__in=branch_ids)
-    if owner_id is not None:
-        opps = opps.filter(owner_id=owner_id)
+    opps = narrow(opps, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id)
     fields = (
         "opportunity_id",
         "stage__key",
@@ -110,6 +109,7 @@ def funnel_snapshot(
     as_of: dt.date | None = None,
     branch_ids: set[int] | None = None,
     owner_id: int | None = None,
+    industry_id: int | None = None,
 ) -> dict[str, Any]:
     """The funnel at the end of `as_of` (default now): target accounts, then open deals per stage
     (count, amount, weighted amount), and deals won and lost up to then.
@@ -118,7 +118,9 @@ def funnel_snapshot(
     version count in the stage of the same key.
     """
     at = end_of_day(as_of) if as_of else clock.now()
-    rows = states_at(user, playbook.key, at, branch_ids=branch_ids, owner_id=owner_id)
+    rows = states_at(
+        user, playbook.key, at, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id
+    )
     counts: dict[str, int] = defaultdict(int)
     amounts: dict[str, Decimal] = defaultdict(lambda: ZERO)
     weighted: dict[str, Decimal] = defaultdict(lambda: ZERO)

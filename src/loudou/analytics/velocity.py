@@ -101,6 +101,7 @@ def velocity(
     entered_to: dt.date | None = None,
     branch_ids: set[int] | None = None,
     owner_id: int | None = None,
+    industry_id: int | None = None,
 ) -> dict[str, Any]:
     """Time in each open stage and the cycle time to won, for the deals `user` may see.
 
@@ -116,7 +117,11 @@ def velocity(
     """
     now = clock.now()
     opportunities = Scope(
-        actor=user, playbook=playbook, branch_ids=branch_ids, owner_id=owner_id
+        actor=user,
+        playbook=playbook,
+        branch_ids=branch_ids,
+        owner_id=owner_id,
+        industry_id=industry_id,
     ).opportunities()
     period: dict[str, Any] = {}
     created: dict[str, Any] = {}
@@ -185,6 +190,7 @@ def stalled(
     *,
     branch_ids: set[int] | None = None,
     owner_id: int | None = None,
+    industry_id: int | None = None,
 ) -> dict[str, Any]:
     """The open deals `user` may see that have been in their stage longer than its threshold:
     the stage's `max_days`, or where that is unset the p80 of the completed stays in the stage
@@ -192,7 +198,13 @@ def stalled(
     deals but never changes a threshold). A stage with neither stalls no one. Sorted by days over
     the threshold, most overdue first."""
     now = clock.now()
-    scope = Scope(actor=user, playbook=playbook, branch_ids=branch_ids, owner_id=owner_id)
+    scope = Scope(
+        actor=user,
+        playbook=playbook,
+        branch_ids=branch_ids,
+        owner_id=owner_id,
+        industry_id=industry_id,
+    )
     names = {s.key: localized(s, "name") for s in _open_stages(playbook)}
     rows = list(
         OpportunityStay.objects.filter(

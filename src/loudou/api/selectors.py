@@ -6,7 +6,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from loudou.core.errors import NotFound, ValidationFailed
-from loudou.customers.models import Account, Contact
+from loudou.customers.models import Account, Contact, Industry
 from loudou.customers.selectors import account_group_tree
 from loudou.org.access import branch_subtree_ids
 from loudou.org.models import Branch, User
@@ -79,6 +79,18 @@ def branch_ids_for(code: str | None) -> set[int] | None:
             _("No branch with code “%(code)s”.") % {"code": code}, details={"branch": "unknown"}
         )
     return branch_subtree_ids(branch.pk)
+
+
+def industry_id_for(key: str | None) -> int | None:
+    """The id of the industry with `key` (None: no filter), or ValidationFailed."""
+    if not key:
+        return None
+    found = Industry.objects.filter(key=key).values_list("pk", flat=True).first()
+    if found is None:
+        raise ValidationFailed(
+            _("No industry “%(key)s”.") % {"key": key}, details={"industry": "unknown"}
+        )
+    return found
 
 
 def user_id_for(username: str | None, *, field: str = "owner") -> int | None:

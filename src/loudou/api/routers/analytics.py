@@ -1,8 +1,9 @@
 """The analytics, with the same JSON documents as the CLI's `--json` (the same functions make
 them): funnel, conversion, velocity, stalled, flow, forecast, plan, targets.
 
-Each takes the CLI's scope: `playbook` (key), `branch` (code, with the branches below) and
-`owner` (user name), and reads only what the caller may see."""
+Each takes the CLI's scope: `playbook` (key), `branch` (code, with the branches below), `owner`
+(user name) and `industry` (key of the accounts' industry), and reads only what the caller may
+see."""
 
 import datetime as dt
 import json
@@ -20,7 +21,7 @@ from loudou.analytics.selectors import funnel_snapshot
 from loudou.analytics.velocity import stalled, velocity
 from loudou.api.auth import ApiRequest
 from loudou.api.schemas.common import FIRST_DAY, LAST_DAY, Amount, Day, Str40, Str60, Str200
-from loudou.api.selectors import branch_ids_for, user_id_for
+from loudou.api.selectors import branch_ids_for, industry_id_for, user_id_for
 from loudou.core.cli import dump_json
 from loudou.core.errors import NotFound, ValidationFailed
 from loudou.playbooks.selectors import playbook_get
@@ -34,6 +35,7 @@ class ScopeParams(Schema):
     playbook: Str60 | None = Field(default=None, description="Playbook key; default playbook.")
     branch: Str40 | None = Field(default=None, description="Branch code, with those below it.")
     owner: Str200 | None = Field(default=None, description="Owner's user name.")
+    industry: Str40 | None = Field(default=None, description="Industry key of the accounts.")
 
 
 class DateRange(ScopeParams):
@@ -76,6 +78,7 @@ def _scope(request: ApiRequest, params: ScopeParams) -> Scope:
         playbook=playbook,
         branch_ids=branch_ids_for(params.branch),
         owner_id=user_id_for(params.owner),
+        industry_id=industry_id_for(params.industry),
     )
 
 
@@ -109,8 +112,7 @@ def funnel(request: ApiRequest, params: Query[FunnelParams]) -> Any:
         scope.actor,
         scope.playbook,
         as_of=params.as_of,
-        branch_ids=scope.branch_ids,
-        owner_id=scope.owner_id,
+        **scope.filters(),
     )
     return _cli_json(data)
 
@@ -127,8 +129,7 @@ def conversion(request: ApiRequest, params: Query[DateRange]) -> Any:
             scope.playbook,
             date_from=params.date_from,
             date_to=params.date_to,
-            branch_ids=scope.branch_ids,
-            owner_id=scope.owner_id,
+            **scope.filters(),
         )
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
@@ -146,8 +147,7 @@ def velocity_report(request: ApiRequest, params: Query[DateRange]) -> Any:
         scope.playbook,
         entered_from=params.date_from,
         entered_to=params.date_to,
-        branch_ids=scope.branch_ids,
-        owner_id=scope.owner_id,
+        **scope.filters(),
     )
     return _cli_json(data)
 
@@ -156,9 +156,7 @@ def velocity_report(request: ApiRequest, params: Query[DateRange]) -> Any:
 def stalled_report(request: ApiRequest, params: Query[ScopeParams]) -> Any:
     """Open deals in their stage longer than its max days (or its historical p80)."""
     scope = _scope(request, params)
-    data = stalled(
-        scope.actor, scope.playbook, branch_ids=scope.branch_ids, owner_id=scope.owner_id
-    )
+    data = stalled(scope.actor, scope.playbook, **scope.filters())
     return _cli_json(data)
 
 
@@ -173,8 +171,7 @@ def flow(request: ApiRequest, params: Query[FlowParams]) -> Any:
         date_to=params.date_to,
         window_from=params.window_from,
         window_to=params.window_to,
-        branch_ids=scope.branch_ids,
-        owner_id=scope.owner_id,
+        **scope.filters(),
     )
     return _cli_json(data)
 

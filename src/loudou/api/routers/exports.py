@@ -445,9 +445,7 @@ def export_stalled(request: ApiRequest, params: Query[StalledExport]) -> Any:
     """The deals of `GET /analytics/stalled` for the same scope, most overdue first; amounts as
     numbers and dates as dates."""
     scope = _scope(request, params)
-    data = stalled(
-        scope.actor, scope.playbook, branch_ids=scope.branch_ids, owner_id=scope.owner_id
-    )
+    data = stalled(scope.actor, scope.playbook, **scope.filters())
     rows = (
         d | {"amount": Decimal(d["amount"]), "close_date": dt.date.fromisoformat(d["close_date"])}
         for d in data["deals"]

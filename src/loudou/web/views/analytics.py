@@ -60,6 +60,7 @@ class AnalyticsQuery:
     owner_id: int | None
     choices: dict[str, Any]
     problems: list[str] = field(default_factory=list)
+    industry_id: int | None = None
     fields: dict[str, str] = field(default_factory=dict)
     _subtrees: dict[int, set[int]] = field(default_factory=dict, repr=False)
 
@@ -78,8 +79,12 @@ class AnalyticsQuery:
         return {s.key: s for s in self.playbook.ordered_stages()}
 
     def scope(self) -> Scope:
-        """The same question as the CLI's --as/--playbook/--branch/--owner."""
-        return Scope(self.user, self.playbook, self.branch_ids, self.owner_id)
+        """The same question as the CLI's --as/--playbook/--branch/--owner/--industry."""
+        return Scope(self.user, self.playbook, self.branch_ids, self.owner_id, self.industry_id)
+
+    def filters(self) -> dict[str, Any]:
+        """The filters as keyword arguments of the analytics selectors."""
+        return self.scope().filters()
 
     def params(self, **extra: Any) -> str:
         """The query string of the scope (playbook, branch, owner) plus `extra`: what the tabs
@@ -89,6 +94,8 @@ class AnalyticsQuery:
             values["branch"] = self.branch_id
         if self.owner_id:
             values["owner"] = self.owner_id
+        if self.industry_id:
+            values["industry"] = self.industry_id
         values.update({k: v for k, v in extra.items() if v not in (None, "")})
         return urlencode(values)
 
@@ -136,7 +143,13 @@ def _query(request: HttpRequest) -> AnalyticsQuery:
     if request.GET.get("owner") and owner_id not in {u.pk for u in choices["owners"]}:
         problems.append(_("That person is not one you may look at: showing everyone you may."))
         owner_id = None
-    return AnalyticsQuery(acting_user(request), playbook, branch_id, owner_id, choices, problems)
+    industry_id = int_param(request.GET.get("industry"))
+    if request.GET.get("industry") and industry_id not in {i.pk for i in choices["industries"]}:
+        problems.append(_("There is no such industry: showing every industry."))
+        industry_id = None
+    return AnalyticsQuery(
+        acting_user(request), playbook, branch_id, owner_id, choices, problems, industry_id
+    )
 
 
 def _page(request: HttpRequest, template: str, query: AnalyticsQuery, **context: Any) -> Any:
@@ -230,8 +243,7 @@ def conversion(request: HttpRequest) -> HttpResponse:
         query.playbook,
         date_from=first,
         date_to=last + dt.timedelta(days=1) if last else None,
-        branch_ids=query.branch_ids,
-        owner_id=query.owner_id,
+        **query.filters(),
     )
     rows = [{**_conversion_row(r), "stage": query.stages.get(r["key"])} for r in data["stages"]]
     year_ago = today - dt.timedelta(days=364)
@@ -267,8 +279,7 @@ def velocity_page(request: HttpRequest) -> HttpResponse:
         query.playbook,
         entered_from=first,
         entered_to=last,
-        branch_ids=query.branch_ids,
-        owner_id=query.owner_id,
+        **query.filters(),
     )
     rows = [{**s, "stage": query.stages.get(s["key"])} for s in data["stages"]]
     chart = {
@@ -300,7 +311,7 @@ def stalled_page(request: HttpRequest) -> HttpResponse:
     """The open deals that have sat in their stage past its threshold (the stage's max days,
     else its historical p80), most overdue first — `loudou stalled`."""
     query = _query(request)
-    data = stalled(query.user, query.playbook, branch_ids=query.branch_ids, owner_id=query.owner_id)
+    data = stalled(query.user, query.playbook, **query.filters())
     usernames = {d["owner"] for d in data["deals"]}
     owners = {u.username: u for u in User.objects.filter(username__in=usernames)}
     deals = [
@@ -432,8 +443,7 @@ def flow_page(request: HttpRequest) -> HttpResponse:
             date_to=last,
             window_from=w_first,
             window_to=w_last,
-            branch_ids=query.branch_ids,
-            owner_id=query.owner_id,
+            **query.filters(),
         )
     except LoudouError as error:
         query.problems.append(error.message)
@@ -542,9 +552,7 @@ def _plan_context(
         return context
     assert amount is not None
     data = plan(query.scope(), period, amount)
-    snapshot = funnel_snapshot(
-        query.user, query.playbook, branch_ids=query.branch_ids, owner_id=query.owner_id
-    )
+    snapshot = funnel_snapshot(query.user, query.playbook, **query.filters())
     open_now = {s["key"]: s for s in snapshot["stages"]}
     context["plan"] = data
     context["plan_rows"] = [

@@ -43,10 +43,19 @@ class FunnelQuery:
     owner_id: int | None
     as_of: dt.date | None
     choices: dict[str, Any]
+    industry_id: int | None = None
 
     @property
     def branch_ids(self) -> set[int] | None:
         return None if self.branch_id is None else branch_subtree_ids(self.branch_id)
+
+    def filters(self) -> dict[str, Any]:
+        """The filters as keyword arguments of the analytics selectors."""
+        return {
+            "branch_ids": self.branch_ids,
+            "owner_id": self.owner_id,
+            "industry_id": self.industry_id,
+        }
 
     @property
     def day(self) -> dt.date:
@@ -59,6 +68,8 @@ class FunnelQuery:
             values["branch"] = self.branch_id
         if self.owner_id:
             values["owner"] = self.owner_id
+        if self.industry_id:
+            values["industry"] = self.industry_id
         if self.as_of:
             values["as_of"] = self.as_of.isoformat()
         values.update(extra)
@@ -79,10 +90,13 @@ def _query(request: HttpRequest) -> FunnelQuery:
     owner_id = int_param(request.GET.get("owner"))
     if owner_id not in {u.pk for u in choices["owners"]}:
         owner_id = None
+    industry_id = int_param(request.GET.get("industry"))
+    if industry_id not in {i.pk for i in choices["industries"]}:
+        industry_id = None
     as_of = date_param(request.GET.get("as_of") or "")
     if as_of is not None and as_of >= clock.today():
         as_of = None
-    return FunnelQuery(playbook, branch_id, owner_id, as_of, choices)
+    return FunnelQuery(playbook, branch_id, owner_id, as_of, choices, industry_id)
 
 
 def _steps(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
@@ -151,8 +165,7 @@ def funnel(request: HttpRequest) -> HttpResponse:
         request.user,
         query.playbook,
         as_of=query.as_of,
-        branch_ids=query.branch_ids,
-        owner_id=query.owner_id,
+        **query.filters(),
     )
     steps = _steps(snapshot)
     context: dict[str, Any] = {
@@ -195,8 +208,7 @@ def _stage_context(
         query.playbook,
         stage.key,
         as_of=query.as_of,
-        branch_ids=query.branch_ids,
-        owner_id=query.owner_id,
+        **query.filters(),
         limit=limit or STAGE_DEALS_LIMIT,
     )
     return {
@@ -244,8 +256,7 @@ def funnel_conversion(request: HttpRequest) -> HttpResponse:
         query.playbook,
         date_from=date_from,
         date_to=date_to,
-        branch_ids=query.branch_ids,
-        owner_id=query.owner_id,
+        **query.filters(),
     )
     names = {s.key: s for s in query.playbook.ordered_stages()}
     rows = [{**_percents(row), "stage": names.get(row["key"])} for row in data["stages"]]

@@ -61,8 +61,7 @@ class Command(BaseCommand):
                 scope.playbook,
                 date_from=date_from,
                 date_to=date_to,
-                branch_ids=scope.branch_ids,
-                owner_id=scope.owner_id,
+                **scope.filters(),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

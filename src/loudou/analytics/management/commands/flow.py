@@ -59,8 +59,7 @@ class Command(BaseCommand):
                 date_to=options["date_to"],
                 window_from=options["window_from"],
                 window_to=options["window_to"],
-                branch_ids=scope.branch_ids,
-                owner_id=scope.owner_id,
+                **scope.filters(),
             )
         except LoudouError as exc:
             raise CommandError(str(exc)) from None

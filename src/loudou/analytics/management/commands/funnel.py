@@ -29,8 +29,7 @@ class Command(BaseCommand):
             scope.actor,
             scope.playbook,
             as_of=options["as_of"],
-            branch_ids=scope.branch_ids,
-            owner_id=scope.owner_id,
+            **scope.filters(),
         )
         if options["json"]:
             self.stdout.write(dump_json(data))

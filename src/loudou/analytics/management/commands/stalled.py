@@ -26,9 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         scope = scope_from_options(options)
-        data = stalled(
-            scope.actor, scope.playbook, branch_ids=scope.branch_ids, owner_id=scope.owner_id
-        )
+        data = stalled(scope.actor, scope.playbook, **scope.filters())
         if options["json"]:
             self.stdout.write(dump_json(data))
             return

@@ -40,8 +40,7 @@ class Command(BaseCommand):
             scope.playbook,
             entered_from=options["from_"],
             entered_to=options["to"],
-            branch_ids=scope.branch_ids,
-            owner_id=scope.owner_id,
+            **scope.filters(),
         )
         if options["json"]:
             self.stdout.write(dump_json(data))
