@@ -216,6 +216,19 @@ def _plan(
     return plan
 
 
+def owner_index(users: list[User]) -> dict[str, User]:
+    """Active users by every name a CRM export may give an owner: username, e-mail, display name,
+    full name (both orders), compared in lower case."""
+    index: dict[str, User] = {}
+    for known in users:
+        full = f"{known.first_name} {known.last_name}".strip()
+        reverse = f"{known.last_name}{known.first_name}".strip()
+        for key in (known.username, known.email, known.display_name, full, reverse):
+            if key:
+                index.setdefault(key.strip().lower(), known)
+    return index
+
+
 def _owners(
     parsed: Parsed,
     mapping: StageMapping,
@@ -226,13 +239,7 @@ def _owners(
     """The loudou user behind each owner name of the file: the mapping file's, else a user whose
     username, e-mail, display name or full name it is (case ignored), else the default owner."""
     users = list(User.objects.filter(is_active=True))
-    index: dict[str, User] = {}
-    for known in users:
-        full = f"{known.first_name} {known.last_name}".strip()
-        reverse = f"{known.last_name}{known.first_name}".strip()
-        for key in (known.username, known.email, known.display_name, full, reverse):
-            if key:
-                index.setdefault(key.strip().lower(), known)
+    index = owner_index(users)
     by_username = {u.username: u for u in users}
     found: dict[str, User] = {}
     names = {d.owner for d in parsed.deals} | {a.owner for a in parsed.accounts}

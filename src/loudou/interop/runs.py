@@ -39,7 +39,7 @@ from loudou.core.errors import LoudouError, NotFound, ValidationFailed
 from loudou.core.money import validate_currency
 from loudou.interop.formats import READERS, hubspot, native, odoo, pipedrive, salesforce
 from loudou.interop.formats.common import Aliases, match_columns
-from loudou.interop.importer import ImportRefused
+from loudou.interop.importer import ImportRefused, owner_index
 from loudou.interop.models import ImportRun, ImportStatus
 from loudou.interop.run import import_sheets
 from loudou.interop.tables import XLSX_MAGIC, Sheet, as_text, read_bytes
@@ -388,7 +388,7 @@ def deal_sheets(fmt: str, sheets: list[Sheet]) -> list[Sheet]:
         return [s for s in sheets if not salesforce.is_history(s)]
     if fmt == "native":
         kept = [s for s in sheets if s.name.strip().lower() not in ("readme", "说明")]
-        return [s for s in kept if native._kind(s) == "opportunities"]
+        return [s for s in kept if native.sheet_kind(s) == "opportunities"]
     return sheets
 
 
@@ -414,7 +414,7 @@ def owner_names(fmt: str, sheets: list[Sheet], columns: dict[str, str]) -> list[
         accounts: Aliases = {
             k: (en, zh, k) for k, (en, zh, _e, _h) in native.ACCOUNT_COLUMNS.items()
         }
-        sources += [(s, accounts, {}) for s in sheets if native._kind(s) == "accounts"]
+        sources += [(s, accounts, {}) for s in sheets if native.sheet_kind(s) == "accounts"]
     for sheet, aliases, overrides in sources:
         header = match_columns(sheet.headers, aliases, overrides).get("owner")
         if header is None:
@@ -427,13 +427,7 @@ def owner_names(fmt: str, sheets: list[Sheet], columns: dict[str, str]) -> list[
 def owner_matches(names: list[str]) -> dict[str, User | None]:
     """The user the importer matches each owner name to without a mapping: by username, e-mail,
     display name or full name, case ignored (as `importer._owners` does)."""
-    index: dict[str, User] = {}
-    for known in User.objects.filter(is_active=True).select_related("branch"):
-        full = f"{known.first_name} {known.last_name}".strip()
-        reverse = f"{known.last_name}{known.first_name}".strip()
-        for key in (known.username, known.email, known.display_name, full, reverse):
-            if key:
-                index.setdefault(key.strip().lower(), known)
+    index = owner_index(list(User.objects.filter(is_active=True).select_related("branch")))
     return {name: index.get(name.strip().lower()) for name in names}
 
 

@@ -102,7 +102,7 @@ def template_sheets(language: str) -> list[tuple[str, list[str], list[str], list
     return out
 
 
-def _kind(sheet: Sheet) -> str:
+def sheet_kind(sheet: Sheet) -> str:
     """Which sheet of the template this is: by its name, else by its columns."""
     name = sheet.name.strip().lower()
     for kind, (en, zh, _columns) in SHEETS.items():
@@ -125,7 +125,7 @@ def parse(
     for sheet in sheets:
         if sheet.name.strip().lower() in ("readme", "说明"):
             continue
-        by_kind[_kind(sheet)].append(sheet)
+        by_kind[sheet_kind(sheet)].append(sheet)
     if not any(by_kind.values()):
         parsed.problems.append(no_sheet(sheets, "opportunities"))
         return parsed
