@@ -108,6 +108,33 @@ def _open_gate_dialog(page: Any, data: DemoData) -> None:
     page.wait_for_timeout(300)  # the dialog's opening transition
 
 
+# A Salesforce report export as Excel on Chinese Windows saves it (GBK), for the Import page.
+SALESFORCE_SAMPLE = (
+    "Opportunity ID,Opportunity Name,Account Name,Opportunity Owner,Stage,Probability (%),"
+    "Amount,Close Date,Created Date\n"
+    '006S1,集团财务共享二期,华润集团,seller,Needs Analysis,20,"1,800,000",2027/3/31,2026/10/8\n'
+    '006S2,人力云升级,招商局集团,seller,Proposal/Price Quote,75,"950,000",2027/1/15,2026/8/20\n'
+    '006S3,供应链协同平台,中国中化,seller,Closed Won,100,"2,400,000",2026/11/2,2026/5/12\n'
+)
+
+
+def _upload_sample(page: Any, data: DemoData) -> None:
+    """Upload a Salesforce export on the Import page: the review shows the preview, the column
+    and stage mappings and the dry run."""
+    del data
+    page.locator("input[name=format][value=salesforce]").check()
+    page.locator("input[name=file]").set_input_files(
+        {
+            "name": "salesforce-opportunities.csv",
+            "mimeType": "text/csv",
+            "buffer": SALESFORCE_SAMPLE.encode("gbk"),
+        }
+    )
+    page.locator("#upload-form button.primary").click()
+    page.wait_for_url("**/import/*/")
+    page.wait_for_load_state("networkidle")
+
+
 SHOTS = [
     Shot("login", "", lambda d: reverse("web:login")),
     Shot("dashboard", "seller", lambda d: reverse("web:dashboard")),
@@ -132,6 +159,8 @@ SHOTS = [
     Shot("flow", "manager", lambda d: reverse("web:analytics-flow")),
     Shot("forecast", "manager", lambda d: reverse("web:analytics-forecast")),
     Shot("preferences", "seller", lambda d: reverse("web:preferences")),
+    Shot("import", "manager", lambda d: reverse("web:import")),
+    Shot("import-review", "manager", lambda d: reverse("web:import"), act=_upload_sample),
     Shot(
         "gate",
         "seller",
