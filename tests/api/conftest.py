@@ -51,6 +51,9 @@ class ApiClient:
     def patch(self, path: str, body: Any = None, **extra: Any) -> Any:
         return self._send("patch", path, {} if body is None else body, **extra)
 
+    def put(self, path: str, body: Any = None, **extra: Any) -> Any:
+        return self._send("put", path, {} if body is None else body, **extra)
+
     def delete(self, path: str, **extra: Any) -> Any:
         response = self.client.delete(self._url(path), **self.headers, **extra)
         return self._record("delete", path, response)

@@ -8,7 +8,8 @@ from ninja.renderers import JSONRenderer
 
 from loudou.api.auth import session_auth, token_auth
 from loudou.api.errors import install_handlers
-from loudou.api.routers import accounts, analytics, opportunities, project, reference
+from loudou.api.links import add_links
+from loudou.api.routers import accounts, analytics, opportunities, project, reference, targets
 
 DESCRIPTION = """\
 The loudou (漏斗) sales funnel over HTTP: the same services, rules and visibility as the web.
@@ -20,8 +21,10 @@ tokens or with `loudou token create`), or the browser session with the CSRF toke
 `gate_refused`) lists the `missing` criteria, a stale `expected_version` is 409 `conflict` with
 `current_version`, invalid input is 422 `validation_failed` with per-field `errors`.
 
-Amounts are decimal strings, dates ISO 8601. Lists are paginated with `page` and `page_size`
-and give the total `count`.
+Amounts are decimal strings, dates ISO 8601. Long lists are paged by `page` and `page_size`
+(with the total `count`), or walked with an opaque `cursor` (start with `cursor=`, then pass
+each answer's `next_cursor`) that never skips or repeats a row while others are added or
+removed.
 """
 
 PROBLEM_SCHEMA = {
@@ -56,7 +59,7 @@ PROBLEM_SCHEMA = {
     },
 }
 ERROR_RESPONSES = {
-    "400": "The body is not JSON.",
+    "400": "The body is not JSON (bad_request), or the cursor is not one of ours (invalid_cursor).",
     "401": "No credentials, or an invalid or revoked token.",
     "403": "Not allowed (or a session write without the CSRF token).",
     "404": "No such object, or one you may not see.",
@@ -72,8 +75,9 @@ class UnescapedJSON(JSONRenderer):
 
 
 class LoudouAPI(NinjaAPI):
-    """NinjaAPI whose OpenAPI document also describes the problem+json errors, with short
-    operation ids (the handler's name: `opportunity_advance`) for generated clients."""
+    """NinjaAPI whose OpenAPI document also describes the problem+json errors and the links
+    from a created object to the operations on it, with short operation ids (the handler's
+    name: `opportunity_advance`) for generated clients."""
 
     def get_openapi_operation_id(self, operation: Any) -> str:
         return str(operation.view_func.__name__)
@@ -87,6 +91,7 @@ class LoudouAPI(NinjaAPI):
                 responses = operation.setdefault("responses", {})
                 for status, description in ERROR_RESPONSES.items():
                     responses.setdefault(status, {"description": description, "content": problem})
+        add_links(schema)
         return schema
 
 
@@ -104,11 +109,16 @@ api = LoudouAPI(
 install_handlers(api)
 
 api.add_router("/accounts", accounts.router)
+api.add_router("/contacts", accounts.contacts)
 api.add_router("/opportunities", opportunities.router)
 api.add_router("/opportunities", project.router)
 api.add_router("/approvals", project.inbox)
+api.add_router("/activities", project.activities)
+api.add_router("/targets", targets.router)
 api.add_router("/playbooks", reference.playbooks)
 api.add_router("/analytics", analytics.router)
+api.add_router("/imports", "loudou.api.routers.imports.router")
+api.add_router("/import-runs", "loudou.api.routers.imports.runs_router")
 api.add_router("", reference.reference)
 api.add_router("/exports", "loudou.api.routers.exports.router")
 

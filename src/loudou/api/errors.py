@@ -31,6 +31,7 @@ PROBLEM_TYPE = "urn:loudou:problem:{code}"
 # with the opportunity's current state (409); `code` tells them apart.
 STATUS = {
     "bad_request": 400,
+    "invalid_cursor": 400,
     "not_authenticated": 401,
     "invalid_token": 401,
     "permission_denied": 403,
@@ -49,6 +50,7 @@ def problem_titles() -> dict[str, str]:
     """Each code in a few words, in the active language."""
     return {
         "bad_request": _("Bad request"),
+        "invalid_cursor": _("Invalid cursor"),
         "not_authenticated": _("Not signed in"),
         "invalid_token": _("Invalid API token"),
         "permission_denied": _("Not allowed"),

@@ -1,4 +1,5 @@
-"""Accounts with their ICP fit and group, and their contacts."""
+"""Accounts with their ICP fit and group, and their contacts (per account, and every contact
+you may see in one long list)."""
 
 from typing import Any, Literal
 
@@ -8,15 +9,20 @@ from ninja.responses import Status
 from pydantic import Field
 
 from loudou.api.auth import ApiRequest
-from loudou.api.schemas.common import Id, Str40, Str200, paginate
+from loudou.api.pagination import Ordering, Paging, asc, desc, page_or_cursor
+from loudou.api.schemas.common import CURSOR, PAGE, PAGE_SIZE, Id, Str40, Str200
 from loudou.api.schemas.customers import (
+    AccountCursorPage,
     AccountDetail,
     AccountIn,
     AccountPage,
     AccountPatch,
+    ContactCursorPage,
     ContactIn,
     ContactOut,
+    ContactPage,
     ContactPatch,
+    SelectionPart,
     SizeBand,
     account_out,
     contact_out,
@@ -29,14 +35,20 @@ from loudou.api.selectors import (
     user_by_id,
     visible_group,
 )
-from loudou.customers.models import Account
+from loudou.customers.models import Account, Contact
 from loudou.customers.selectors import icp_fit
 from loudou.customers.services import account_create, account_update, contact_create, contact_update
 from loudou.playbooks.selectors import playbook_get
 
 router = Router(tags=["accounts"])
+contacts = Router(tags=["accounts"])
 
 AccountSort = Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"]
+# Each sort's full order: ties broken by id, ascending.
+ACCOUNT_ORDER: dict[str, Ordering] = {
+    sort: ((desc(sort[1:]) if sort.startswith("-") else asc(sort)), asc("id"))
+    for sort in AccountSort.__args__  # type: ignore[attr-defined]
+}
 
 
 class AccountFilters(Schema):
@@ -48,8 +60,9 @@ class AccountFilters(Schema):
     branch: Str40 | None = Field(default=None, description="Branch code, with the branches below.")
     parent_id: Id | None = Field(default=None, description="Members of this group.")
     sort: AccountSort = "name"
-    page: int = Field(default=1, ge=1, le=100_000)
-    page_size: int = Field(default=50, ge=1, le=200)
+    page: int = PAGE
+    page_size: int = PAGE_SIZE
+    cursor: str | None = CURSOR
 
 
 def _detail(request: ApiRequest, account: Account) -> dict[str, Any]:
@@ -59,9 +72,9 @@ def _detail(request: ApiRequest, account: Account) -> dict[str, Any]:
     }
 
 
-@router.get("", response=AccountPage, summary="List the accounts you may see")
+@router.get("", response=AccountPage | AccountCursorPage, summary="List the accounts you may see")
 def account_list(request: ApiRequest, filters: Query[AccountFilters]) -> Any:
-    """Accounts visible to you, filtered, sorted (name by default) and paginated."""
+    """Accounts visible to you, filtered, sorted (name by default), by page or by cursor."""
     qs = Account.objects.visible_to(request.auth).select_related("industry", "owner", "branch")
     if filters.q:
         qs = qs.filter(Q(name__icontains=filters.q) | Q(credit_code__iexact=filters.q.strip()))
@@ -78,8 +91,8 @@ def account_list(request: ApiRequest, filters: Query[AccountFilters]) -> Any:
         qs = qs.filter(branch_id__in=branch_ids)
     if filters.parent_id:
         qs = qs.filter(parent_id=filters.parent_id)
-    qs = qs.order_by(filters.sort, "id")
-    return paginate(qs, filters.page, filters.page_size, account_out)
+    paging = Paging("accounts", filters.sort, ACCOUNT_ORDER[filters.sort])
+    return page_or_cursor(qs, filters, paging, account_out)
 
 
 @router.post("", response={201: AccountDetail}, summary="Create an account")
@@ -148,3 +161,44 @@ def contact_change(
     data = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
     contact = contact_update(contact=contact, actor=request.auth, **data)
     return contact_out(contact)
+
+
+ContactSort = Literal["account", "name", "-name"]
+CONTACT_ORDER: dict[str, Ordering] = {
+    # By account (its name, then the account itself), then the person: as the export sorts.
+    "account": (asc("account__name"), asc("account_id"), asc("name"), asc("id")),
+    "name": (asc("name"), asc("id")),
+    "-name": (desc("name"), asc("id")),
+}
+
+
+class ContactFilters(Schema):
+    account_id: Id | None = Field(default=None, description="Only this account's contacts.")
+    q: Str200 | None = Field(default=None, description="Part of the name, title or email.")
+    selection_part: SelectionPart | None = None
+    sort: ContactSort = Field(default="account", description="account: by account, then name.")
+    page: int = PAGE
+    page_size: int = PAGE_SIZE
+    cursor: str | None = CURSOR
+
+
+def contact_listed(contact: Contact) -> dict[str, Any]:
+    return contact_out(contact) | {"account_name": contact.account.name}
+
+
+@contacts.get("", response=ContactPage | ContactCursorPage, summary="List the contacts you may see")
+def contact_search(request: ApiRequest, filters: Query[ContactFilters]) -> Any:
+    """The people at every account you may see (or at one, `account_id`: 404 if you may not
+    see it), filtered, by page or by cursor."""
+    qs = Contact.objects.filter(account__in=Account.objects.visible_to(request.auth))
+    if filters.account_id:
+        qs = qs.filter(account=account_get(request.auth, filters.account_id))
+    if filters.q:
+        term = filters.q.strip()
+        qs = qs.filter(
+            Q(name__icontains=term) | Q(title__icontains=term) | Q(email__icontains=term)
+        )
+    if filters.selection_part is not None:
+        qs = qs.filter(selection_part=filters.selection_part)
+    paging = Paging("contacts", filters.sort, CONTACT_ORDER[filters.sort])
+    return page_or_cursor(qs.select_related("account"), filters, paging, contact_listed)

@@ -9,7 +9,18 @@ from ninja.responses import Status
 from pydantic import Field
 
 from loudou.api.auth import ApiRequest
-from loudou.api.schemas.common import Day, Id, Str40, Str60, Str200, paginate, user_ref
+from loudou.api.pagination import Ordering, Paging, asc, desc, page_or_cursor
+from loudou.api.schemas.common import (
+    CURSOR,
+    PAGE,
+    PAGE_SIZE,
+    Day,
+    Id,
+    Str40,
+    Str60,
+    Str200,
+    user_ref,
+)
 from loudou.api.schemas.pipeline import (
     AdvanceIn,
     CriterionStateOut,
@@ -17,6 +28,7 @@ from loudou.api.schemas.pipeline import (
     EvidenceOut,
     HistoryOut,
     LoseIn,
+    OpportunityCursorPage,
     OpportunityDetail,
     OpportunityIn,
     OpportunityPage,
@@ -54,6 +66,16 @@ OpportunitySort = Literal[
     "-stage",
 ]
 SORT_FIELDS = {"stage": "stage__order", "-stage": "-stage__order"}
+# Each sort's full order: ties broken by id, newest (highest) first.
+OPPORTUNITY_ORDER: dict[str, Ordering] = {
+    sort: (
+        desc(SORT_FIELDS.get(sort, sort)[1:])
+        if sort.startswith("-")
+        else asc(SORT_FIELDS.get(sort, sort)),
+        desc("id"),
+    )
+    for sort in OpportunitySort.__args__  # type: ignore[attr-defined]
+}
 
 
 class OpportunityFilters(Schema):
@@ -68,8 +90,9 @@ class OpportunityFilters(Schema):
     close_from: Day | None = Field(default=None, description="Expected close on or after.")
     close_to: Day | None = Field(default=None, description="Expected close on or before.")
     sort: OpportunitySort = "-created_at"
-    page: int = Field(default=1, ge=1, le=100_000)
-    page_size: int = Field(default=50, ge=1, le=200)
+    page: int = PAGE
+    page_size: int = PAGE_SIZE
+    cursor: str | None = CURSOR
 
 
 def detail(user: Any, pk: int) -> dict[str, Any]:
@@ -86,9 +109,14 @@ def after_write(opp: Opportunity) -> dict[str, Any]:
     return opportunity_out(fresh) | {"need": fresh.need, "gate": gate_progress(fresh)}
 
 
-@router.get("", response=OpportunityPage, summary="List the opportunities you may see")
+@router.get(
+    "",
+    response=OpportunityPage | OpportunityCursorPage,
+    summary="List the opportunities you may see",
+)
 def opportunity_search(request: ApiRequest, filters: Query[OpportunityFilters]) -> Any:
-    """Opportunities visible to you, filtered, sorted (newest first by default) and paginated."""
+    """Opportunities visible to you, filtered, sorted (newest first by default), by page or by
+    cursor."""
     qs = opportunity_list(
         request.auth,
         status=filters.status,
@@ -109,8 +137,8 @@ def opportunity_search(request: ApiRequest, filters: Query[OpportunityFilters]) 
         qs = qs.filter(close_date__gte=filters.close_from)
     if filters.close_to:
         qs = qs.filter(close_date__lte=filters.close_to)
-    qs = qs.order_by(SORT_FIELDS.get(filters.sort, filters.sort), "-id")
-    return paginate(qs, filters.page, filters.page_size, opportunity_out)
+    paging = Paging("opportunities", filters.sort, OPPORTUNITY_ORDER[filters.sort])
+    return page_or_cursor(qs, filters, paging, opportunity_out)
 
 
 @router.post("", response={201: OpportunityDetail}, summary="Open an opportunity")

@@ -1,18 +1,24 @@
 """The work around an opportunity, nested under it: 立项 requests and decisions, project team,
-competitors and consultants, key dates, objections, quotes and activities."""
+competitors and consultants, key dates, objections, quotes and activities; and every activity
+you may see in one long list."""
 
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Router
+from ninja import Query, Router, Schema
 from ninja.responses import Status
+from pydantic import Field
 
 from loudou.api.auth import ApiRequest
-from loudou.api.schemas.common import Id
+from loudou.api.pagination import Ordering, Paging, asc, desc, page_or_cursor
+from loudou.api.schemas.common import CURSOR, PAGE, PAGE_SIZE, Day, Id
 from loudou.api.schemas.project import (
+    ActivityCursorPage,
     ActivityIn,
+    ActivityKind,
     ActivityOut,
+    ActivityPage,
     AnswerIn,
     ApprovalIn,
     ApprovalOut,
@@ -44,6 +50,7 @@ from loudou.pipeline.models import (
     Activity,
     KeyDate,
     Objection,
+    Opportunity,
     OpportunityCompetitor,
     ProjectApproval,
     Quote,
@@ -53,6 +60,7 @@ from loudou.pipeline.selectors import approvals_waiting_for, opportunity_get
 
 router = Router(tags=["project work"])
 inbox = Router(tags=["project work"])
+activities = Router(tags=["project work"])
 
 
 def _child(user: Any, opportunity_id: int, model: Any, pk: int, message: str) -> Any:
@@ -326,3 +334,61 @@ def activity_done(
     _child(request.auth, opportunity_id, Activity, activity_id, _("No such activity."))
     row = ps.activity_complete(activity=activity_id, actor=request.auth, outcome=payload.outcome)
     return activity_out(row)
+
+
+ActivitySort = Literal["due_on", "-due_on", "done_at", "-done_at", "created_at", "-created_at"]
+# Ties broken by id; planned activities (no done_at) come after the done ones either way.
+ACTIVITY_ORDER: dict[str, Ordering] = {
+    "due_on": (asc("due_on"), asc("id")),
+    "-due_on": (desc("due_on"), asc("id")),
+    "done_at": (asc("done_at", nullable=True), asc("id")),
+    "-done_at": (desc("done_at", nullable=True), asc("id")),
+    "created_at": (asc("created_at"), asc("id")),
+    "-created_at": (desc("created_at"), asc("id")),
+}
+
+
+class ActivityFilters(Schema):
+    opportunity_id: Id | None = Field(default=None, description="Only this deal's activities.")
+    owner_id: Id | None = None
+    kind: ActivityKind | None = None
+    done: bool | None = Field(default=None, description="Only done (or only planned) ones.")
+    due_from: Day | None = Field(default=None, description="Due on or after.")
+    due_to: Day | None = Field(default=None, description="Due on or before.")
+    sort: ActivitySort = Field(
+        default="due_on", description="done_at: activities not done yet come last."
+    )
+    page: int = PAGE
+    page_size: int = PAGE_SIZE
+    cursor: str | None = CURSOR
+
+
+def activity_listed(activity: Activity) -> dict[str, Any]:
+    return activity_out(activity) | {"opportunity_name": activity.opportunity.name}
+
+
+@activities.get(
+    "",
+    response=ActivityPage | ActivityCursorPage,
+    summary="List the activities of the deals you may see",
+)
+def activity_search(request: ApiRequest, filters: Query[ActivityFilters]) -> Any:
+    """Planned and done activities on every opportunity you may see (or on one,
+    `opportunity_id`: 404 if you may not see it), by due date unless sorted otherwise, by page
+    or by cursor."""
+    qs = Activity.objects.filter(opportunity__in=Opportunity.objects.visible_to(request.auth))
+    if filters.opportunity_id:
+        qs = qs.filter(opportunity=opportunity_get(request.auth, filters.opportunity_id))
+    if filters.owner_id:
+        qs = qs.filter(owner_id=filters.owner_id)
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.done is not None:
+        qs = qs.filter(done_at__isnull=not filters.done)
+    if filters.due_from:
+        qs = qs.filter(due_on__gte=filters.due_from)
+    if filters.due_to:
+        qs = qs.filter(due_on__lte=filters.due_to)
+    paging = Paging("activities", filters.sort, ACTIVITY_ORDER[filters.sort])
+    rows = qs.select_related("owner", "opportunity")
+    return page_or_cursor(rows, filters, paging, activity_listed)

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from ninja import Schema
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
+from loudou.api.pagination import CURSOR_HELP, MAX_CURSOR_LENGTH
+
 # Database ids are 64-bit; a larger number is no id (and would overflow the database driver).
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -105,10 +107,12 @@ def stage_ref(stage: Any) -> dict[str, Any]:
     return {"key": stage.key, "name": stage.name, "order": stage.order, "kind": stage.kind}
 
 
-def page_params(page: int, page_size: int, total: int) -> tuple[int, int, int]:
-    """(offset, limit, pages) for a 1-based page."""
-    pages = max(1, -(-total // page_size))
-    return (page - 1) * page_size, page_size, pages
+# The paging parameters every long list takes (shared so that each list documents them alike).
+PAGE = Field(default=1, ge=1, le=100_000, description="Page number, from 1 (page paging).")
+PAGE_SIZE = Field(default=50, ge=1, le=200, description="Rows per page.")
+
+
+CURSOR = Field(default=None, max_length=MAX_CURSOR_LENGTH, description=CURSOR_HELP)
 
 
 class PageMeta(Schema):
@@ -118,17 +122,13 @@ class PageMeta(Schema):
     pages: int
 
 
-def paginate(rows: Any, page: int, page_size: int, convert: Any) -> dict[str, Any]:
-    """One page of a queryset with the total, each row turned into a dict by `convert`."""
-    total = rows.count()
-    offset, limit, pages = page_params(page, page_size, total)
-    return {
-        "count": total,
-        "page": page,
-        "page_size": page_size,
-        "pages": pages,
-        "results": [convert(row) for row in rows[offset : offset + limit]],
-    }
+class CursorMeta(Schema):
+    """A page of a list walked by cursor (`?cursor=`): no total, a cursor to the next page."""
+
+    page_size: int
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page; null on the last page."
+    )
 
 
 def iso(value: dt.date | None) -> str | None:

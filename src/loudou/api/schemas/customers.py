@@ -11,6 +11,7 @@ from loudou.api.schemas.common import (
     Amount,
     BranchRef,
     Currency,
+    CursorMeta,
     Id,
     In,
     Name120,
@@ -80,6 +81,10 @@ class AccountPage(PageMeta):
     results: list[AccountOut]
 
 
+class AccountCursorPage(CursorMeta):
+    results: list[AccountOut]
+
+
 class AccountIn(In):
     name: Name200
     credit_code: Str18 | None = None
@@ -119,6 +124,18 @@ class ContactOut(Schema):
     phone: str
     email: str
     selection_part: str
+
+
+class ContactListed(ContactOut):
+    account_name: str
+
+
+class ContactPage(PageMeta):
+    results: list[ContactListed]
+
+
+class ContactCursorPage(CursorMeta):
+    results: list[ContactListed]
 
 
 class ContactIn(In):

@@ -11,6 +11,7 @@ from loudou.api.schemas.common import (
     Amount,
     BranchRef,
     Currency,
+    CursorMeta,
     Day,
     Id,
     In,
@@ -103,6 +104,10 @@ class OpportunityDetail(OpportunityOut):
 
 
 class OpportunityPage(PageMeta):
+    results: list[OpportunityOut]
+
+
+class OpportunityCursorPage(CursorMeta):
     results: list[OpportunityOut]
 
 

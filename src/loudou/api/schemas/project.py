@@ -11,11 +11,13 @@ from pydantic import Field
 from loudou.api.schemas.common import (
     Amount,
     Currency,
+    CursorMeta,
     Day,
     Id,
     In,
     Name120,
     Named,
+    PageMeta,
     Str60,
     Str120,
     Str200,
@@ -190,10 +192,13 @@ class QuoteIn(In):
     submit: bool = Field(default=False, description="Submit to the customer at once.")
 
 
+ActivityKind = Literal["call", "visit", "presentation", "demo", "meeting", "task"]
+
+
 class ActivityOut(Schema):
     id: int
     opportunity_id: int
-    kind: Literal["call", "visit", "presentation", "demo", "meeting", "task"]
+    kind: ActivityKind
     subject: str
     notes: str
     owner: UserRef
@@ -203,8 +208,20 @@ class ActivityOut(Schema):
     created_at: dt.datetime
 
 
+class ActivityListed(ActivityOut):
+    opportunity_name: str
+
+
+class ActivityPage(PageMeta):
+    results: list[ActivityListed]
+
+
+class ActivityCursorPage(CursorMeta):
+    results: list[ActivityListed]
+
+
 class ActivityIn(In):
-    kind: Literal["call", "visit", "presentation", "demo", "meeting", "task"]
+    kind: ActivityKind
     subject: Str200 = Field(min_length=1)
     due_on: Day
     owner_id: Id | None = Field(default=None, description="Default: you.")
