@@ -20,6 +20,7 @@ asks: "opportunities plus history"). Compare the ratio between runs: the machine
 import argparse
 import csv
 import datetime as dt
+import gc
 import os
 import random
 import tempfile
@@ -141,12 +142,17 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=100_000)
     parser.add_argument("--history", type=int, default=3, help="history rows per deal in the file")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--gc", action="store_true", help="Leave Python's cyclic GC on (the web import does)."
+    )
     args = parser.parse_args()
     admin, sellers, accounts = setup()
     directory = Path(tempfile.mkdtemp(prefix="loudou-import-bench-"))
     write_files(directory, args.deals, args.history, args.seed, sellers, accounts)
     playbook = playbook_get()
 
+    if not args.gc:  # as `loudou import` runs (see cyclic_gc_paused in loudou.core.cli)
+        gc.disable()
     t0 = time.perf_counter()
     sheets = read_file(directory)
     parsed = native.parse(sheets, DealOptions(), None)

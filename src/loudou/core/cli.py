@@ -1,6 +1,9 @@
 """Shared pieces of the `loudou` commands: who the command acts as, JSON output, errors."""
 
+import contextlib
+import gc
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -90,3 +93,19 @@ def progress_bar(label_width: int = 14) -> Any:
         transient=True,
         disable=not console.is_terminal,
     )
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a long command (an import): reading a file makes
+    millions of small objects that live until the end, and the collector walks them again and
+    again (a fifth of an import of 50,000 deals: docs/performance.md). They form no cycles to
+    collect, so collection waits until the command is done. Only for commands, which run alone in
+    their process; the web import runs in a server process's thread and leaves it on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

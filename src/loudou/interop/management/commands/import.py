@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from loudou.analytics.scope import iso_date
-from loudou.core.cli import BarProgress, dump_json, progress_bar, resolve_actor
+from loudou.core.cli import (
+    BarProgress,
+    cyclic_gc_paused,
+    dump_json,
+    progress_bar,
+    resolve_actor,
+)
 from loudou.core.errors import LoudouError, ValidationFailed
 from loudou.interop.dump import load_all
 from loudou.interop.formats import DESCRIPTIONS
@@ -240,7 +246,7 @@ class Command(BaseCommand):
         paths = [*options["paths"], *options.get("history", [])]
         try:
             playbook = playbook_get(options["playbook"]) if options.get("playbook") else None
-            with progress_bar() as bar:
+            with progress_bar() as bar, cyclic_gc_paused():
                 report = import_paths(
                     options["format"],
                     paths,
