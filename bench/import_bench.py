@@ -10,7 +10,7 @@ moving forward `--history`-1 times, some won or lost), then times:
 
 - read:   decoding and parsing the CSV files into deals (tables.py, formats/native.py);
 - check:  the stage mapping, owners, accounts and every deal's history (importer._plan);
-- write:  the bulk insert of opportunities, history, stays, audit rows and external ids;
+- write:  the bulk insert (writer.write) of opportunities, history, stays, audit rows and external ids;
 
 and, as the yardstick, a bare `executemany` (SQLite) or `COPY` (PostgreSQL: what the importer
 uses there) of as many rows as the write phase wrote into a scratch table of the same width. Rows/s counts opportunities plus history rows (what the issue
@@ -38,7 +38,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from loudou.customers.models import Account  # noqa: E402
-from loudou.interop import importer  # noqa: E402
+from loudou.interop import importer, writer  # noqa: E402
 from loudou.interop.formats import native  # noqa: E402
 from loudou.interop.formats.common import DealOptions  # noqa: E402
 from loudou.interop.tables import read_file  # noqa: E402
@@ -168,7 +168,7 @@ def main() -> None:
         profile = cProfile.Profile()
         profile.enable()
     with transaction.atomic():
-        importer._write(parsed, plan, admin, playbook, importer.NoProgress())
+        writer.write(parsed, plan, admin, playbook, importer.NoProgress())
     if profile is not None:
         profile.disable()
         profile.print_stats(os.environ["BENCH_PROFILE"])
@@ -182,7 +182,7 @@ def main() -> None:
     for label, seconds in (("read", t1 - t0), ("check", t2 - t1), ("write", t3 - t2),
                            ("total", t3 - t0)):  # fmt: skip
         print(f"  {label:<6} {seconds:7.2f} s  {rows / seconds:>10,.0f} rows/s")
-    for table, (count, seconds) in importer.DATABASE_SECONDS.items():
+    for table, (count, seconds) in writer.DATABASE_SECONDS.items():
         print(f"    {table:<32} {count:>9,} rows  {seconds:6.2f} s in the database")
     print(f"  bare {way} of {rows:,} rows: {bare:.2f} s, {rows / bare:,.0f} rows/s")
     print(f"  write / bare {way}: {(t3 - t2) / bare:.2f}×")

@@ -15,41 +15,26 @@ each with its sheet, row, column, value and reason. Otherwise, in one transactio
 `dry_run` does all of it and rolls back, so its report is exactly what the real run will do."""
 
 import datetime as dt
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from loudou.analytics.models import OpportunityStay
-from loudou.analytics.stays import _outcome
-from loudou.core import clock
-from loudou.core.errors import LoudouError, PermissionDenied, ValidationFailed
-from loudou.core.models import AuditEvent
+from loudou.core.errors import PermissionDenied, ValidationFailed
 from loudou.core.money import validate_currency
-from loudou.customers.models import Account, Contact
-from loudou.customers.services import (
-    account_create,
-    account_update,
-    contact_create,
-    contact_update,
-)
-from loudou.interop.bulk import Inserter, reserve_ids, sync_sequences
+from loudou.customers.models import Account
 from loudou.interop.models import ExternalId
 from loudou.interop.records import Deal, Parsed, Problem
-from loudou.interop.services import ExternalIds, NoProgress, Progress, opportunity_import_update
+from loudou.interop.services import NoProgress, Progress
 from loudou.interop.stagemap import LOST, WON, StageMapping, build_mapping
+from loudou.interop.writer import Plan, Step, WriteRefused, write
 from loudou.org.access import manages_branch
 from loudou.org.models import User
-from loudou.pipeline.models import Opportunity, OpportunityHistory, Status
-from loudou.playbooks.models import ForecastCategory, Playbook, Stage, StageKind
-
-# One resolved event: from `at`, in `stage` with `status`, amount and close date.
-Step = tuple[dt.datetime, Stage, str, Any, dt.date]
+from loudou.pipeline.models import Status
+from loudou.playbooks.models import Playbook, Stage, StageKind
 
 
 class ImportRefused(ValidationFailed):
@@ -61,19 +46,6 @@ class ImportRefused(ValidationFailed):
 
 class _Rollback(Exception):
     pass
-
-
-@dataclass
-class Plan:
-    """What will be written, decided before writing."""
-
-    mapping: StageMapping
-    owners: dict[str, User]
-    accounts: dict[str, Account | None]  # name → existing account, or None: to create
-    new: list[tuple[Deal, list[Step]]] = field(default_factory=list)
-    known: list[tuple[Deal, list[Step], int]] = field(default_factory=list)  # (…, opportunity id)
-    collapsed: int = 0
-    default_owner: User | None = None
 
 
 def import_parsed(
@@ -106,20 +78,15 @@ def import_parsed(
         raise _refused(problems, report)
     try:
         with transaction.atomic():
-            written = _write(parsed, plan, actor, playbook, progress)
+            written = write(parsed, plan, actor, playbook, progress)
             report.update(written)
             if dry_run:
                 raise _Rollback
     except _Rollback:
         pass
-    except _WriteRefused as refused:  # a service refused a row: everything was rolled back
+    except WriteRefused as refused:  # a service refused a row: everything was rolled back
         raise _refused(refused.problems, report) from None
     return report
-
-
-class _WriteRefused(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
 
 
 def _refused(problems: list[Problem], report: dict[str, Any]) -> ImportRefused:
@@ -414,321 +381,3 @@ def _steps(
 
 def _noon(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time(12, 0)))
-
-
-# --- writing ------------------------------------------------------------------------------
-
-
-def _write(
-    parsed: Parsed, plan: Plan, actor: User, playbook: Playbook, progress: Progress
-) -> dict[str, Any]:
-    ids = ExternalIds(parsed.source)
-    problems: list[Problem] = []
-    sheet_accounts = _write_accounts(parsed, plan, actor, ids, problems)
-    contacts = _write_contacts(parsed, plan, actor, ids, problems)
-    if problems:  # refused by a service (a duplicate credit code, …): roll everything back
-        raise _WriteRefused(problems)
-    created_accounts = _create_accounts(plan, parsed, actor)
-    history_rows = _insert_new(plan, actor, playbook, ids, progress)
-    updated = unchanged = 0
-    progress.start(_("Updating"), len(plan.known))
-    for deal, steps, opportunity_id in plan.known:
-        progress.advance()
-        if _update_known(deal, steps, opportunity_id, plan, actor):
-            updated += 1
-        else:
-            unchanged += 1
-    ids.flush()
-    return {
-        "created": {
-            "accounts": created_accounts + sheet_accounts["created"],
-            "contacts": contacts["created"],
-            "opportunities": len(plan.new),
-            "history_rows": history_rows,
-        },
-        "updated": updated,
-        "unchanged": unchanged,
-        "accounts_updated": sheet_accounts["updated"],
-        "contacts_updated": contacts["updated"],
-    }
-
-
-def _service_problem(row: Any, error: LoudouError) -> Problem:
-    details = getattr(error, "details", {}) or {}
-    column = next(iter(details), "") if isinstance(details, dict) else ""
-    return Problem(row.sheet, row.row, column, "", error.message)
-
-
-def _write_accounts(
-    parsed: Parsed, plan: Plan, actor: User, ids: ExternalIds, problems: list[Problem]
-) -> dict[str, int]:
-    """The accounts sheet of a native file: new accounts created, known ones updated (both through
-    the customer services, so they are qualified against the ICP), then the group parents set."""
-    counts = {"created": 0, "updated": 0}
-    by_name = {a.name.strip().lower(): a for a in Account.objects.order_by("-id")}
-    written: list[tuple[Any, Account]] = []
-    for row in parsed.accounts:
-        # The row's owner, else the default owner, else the importing user (not the command
-        # line's system actor, who belongs to no branch).
-        owner = plan.owners.get(row.owner) or plan.default_owner
-        if owner is None and getattr(actor, "branch_id", None):
-            owner = actor
-        if owner is None:
-            problems.append(
-                Problem(
-                    row.sheet, row.row, "owner", "", _("no owner: give one, or a default owner")
-                )
-            )
-            continue
-        account = ids.get("account", row.external_id, Account) or by_name.get(row.name.lower())
-        try:
-            if account is None:
-                account = account_create(actor=actor, owner=owner, name=row.name, **row.fields)
-                counts["created"] += 1
-            elif any(_differs(account, k, v) for k, v in [("name", row.name), *row.fields.items()]):
-                account = account_update(account=account, actor=actor, name=row.name, **row.fields)
-                counts["updated"] += 1
-        except LoudouError as error:
-            problems.append(_service_problem(row, error))
-            continue
-        if not ids.has("account", row.external_id):
-            ids.link("account", row.external_id, account)
-        by_name[row.name.lower()] = account
-        plan.accounts[row.name] = account
-        written.append((row, account))
-    for row, account in written:
-        if not row.parent:
-            continue
-        parent = by_name.get(row.parent.strip().lower())
-        if parent is None:
-            problems.append(Problem(row.sheet, row.row, "parent", row.parent, _("no such account")))
-        elif account.parent_id != parent.pk:
-            try:
-                account_update(account=account, actor=actor, parent=parent)
-            except LoudouError as error:
-                problems.append(_service_problem(row, error))
-    # Deals go on the accounts of the sheet, not on any account of that name (which the actor
-    # may not see: see _accounts).
-    from_sheet = {row.name.strip().lower(): account for row, account in written}
-    for name in list(plan.accounts):
-        if plan.accounts[name] is None and name.lower() in from_sheet:
-            plan.accounts[name] = from_sheet[name.lower()]
-    return counts
-
-
-def _differs(account: Account, key: str, value: Any) -> bool:
-    current = getattr(account, "industry_id" if key == "industry" else key)
-    if key == "industry":
-        return bool(value) and (account.industry is None or account.industry.key != value)
-    return str(current if current is not None else "") != str(value if value is not None else "")
-
-
-def _write_contacts(
-    parsed: Parsed, plan: Plan, actor: User, ids: ExternalIds, problems: list[Problem]
-) -> dict[str, int]:
-    """The contacts sheet of a native file: new contacts added to their accounts, known ones
-    updated."""
-    counts = {"created": 0, "updated": 0}
-    by_name = {a.name.strip().lower(): a for a in Account.objects.order_by("-id")}
-    for row in parsed.contacts:
-        account = by_name.get(row.account.strip().lower())
-        if account is None:
-            problems.append(
-                Problem(row.sheet, row.row, "account", row.account, _("no such account"))
-            )
-            continue
-        contact = ids.get("contact", row.external_id, Contact)
-        try:
-            if contact is None:
-                contact = contact_create(account=account, actor=actor, **row.fields)
-                ids.link("contact", row.external_id, contact)
-                counts["created"] += 1
-            elif any(str(getattr(contact, k)) != str(v) for k, v in row.fields.items()):
-                contact_update(contact=contact, actor=actor, **row.fields)
-                counts["updated"] += 1
-        except LoudouError as error:
-            problems.append(_service_problem(row, error))
-    return counts
-
-
-def _create_accounts(plan: Plan, parsed: Parsed, actor: User) -> int:
-    first_owner: dict[str, User] = {}
-    for deal in parsed.deals:
-        if deal.owner in plan.owners:
-            first_owner.setdefault(deal.account.strip(), plan.owners[deal.owner])
-    created = 0
-    for name, account in list(plan.accounts.items()):
-        if account is None and name in first_owner:
-            plan.accounts[name] = account_create(
-                actor=actor, owner=first_owner[name], name=name[:200]
-            )
-            created += 1
-    return created
-
-
-OPP_FIELDS = (
-    "id", "account_id", "name", "need", "amount", "currency", "close_date", "owner_id",
-    "branch_id", "playbook_id", "stage_id", "status", "probability_override", "source",
-    "closed_on", "stage_entered_at", "created_at", "updated_at", "version",
-)  # fmt: skip
-HISTORY_FIELDS = (
-    "opportunity_id", "valid_from", "stage_id", "status", "amount", "currency", "close_date",
-    "probability", "owner_id", "forecast_category", "actor_id", "action", "changed", "reason",
-)  # fmt: skip
-STAY_FIELDS = ("opportunity_id", "stage_id", "stage_order", "entered_at", "exited_at", "outcome")
-AUDIT_FIELDS = (
-    "at", "actor_id", "action", "content_type_id", "object_id", "object_repr", "before", "after",
-    "reason",
-)  # fmt: skip
-EXTERNAL_FIELDS = (
-    "source", "kind", "external_id", "content_type_id", "object_id", "imported_at",
-)  # fmt: skip
-# The tracked fields that can change between an imported deal's steps, in the services' TRACKED
-# order: probability and forecast category follow the stage and status, and a row written by a
-# service names them when they change, so an imported row must too (the history timeline shows
-# what `changed` lists).
-# Rows and seconds in the database per table of the last bulk write (bench/import_bench.py).
-DATABASE_SECONDS: dict[str, tuple[int, float]] = {}
-TRACKED_ORDER = ("stage", "status", "amount", "close_date", "probability", "forecast_category")
-
-
-def _probability(stage: Stage, status: str) -> int:
-    return 100 if status == Status.WON else 0 if status == Status.LOST else stage.probability
-
-
-def _forecast(stage: Stage, status: str) -> str:
-    if status == Status.WON:
-        return ForecastCategory.CLOSED
-    if status == Status.LOST:
-        return ForecastCategory.OMITTED
-    return stage.forecast_category
-
-
-def _insert_new(
-    plan: Plan, actor: User, playbook: Playbook, ids: ExternalIds, progress: Progress
-) -> int:
-    """Write the new deals, their history, stays, audit rows and external ids in bulk."""
-    if not plan.new:
-        return 0
-    opportunity_ids = reserve_ids(Opportunity, len(plan.new))
-    opps, history, stays, audits, externals = (
-        Inserter(Opportunity, OPP_FIELDS),
-        Inserter(OpportunityHistory, HISTORY_FIELDS),
-        Inserter(OpportunityStay, STAY_FIELDS),
-        Inserter(AuditEvent, AUDIT_FIELDS),
-        Inserter(ExternalId, EXTERNAL_FIELDS),
-    )
-    inserters = (opps, history, stays, audits, externals)
-
-    opp_type = ContentType.objects.get_for_model(Opportunity).pk
-    now = clock.now()
-    actor_id = actor.pk
-    reason = _("imported from %(source)s") % {"source": ids.source}
-    progress.start(_("Writing"), len(plan.new))
-    batch: dict[str, list[Any]] = defaultdict(list)
-    tz = timezone.get_current_timezone()  # looked up once: the lookup costs more than a row
-    # Per stage and status: (stage id, order, probability, forecast category), so the loop below
-    # compares plain values (comparing model instances goes through Model.__eq__ each time).
-    facts: dict[tuple[int, str], tuple[int, int, int, str]] = {
-        (stage.pk, status): (
-            stage.pk,
-            stage.order,
-            _probability(stage, status),
-            _forecast(stage, status),
-        )
-        for stage in playbook.ordered_stages()
-        for status in (Status.OPEN, Status.WON, Status.LOST)
-    }
-    everything = ["stage", "status", "amount", "currency", "close_date", "probability", "owner",
-                  "forecast_category"]  # fmt: skip
-    history_rows, stay_rows = batch["history"], batch["stays"]
-    for (deal, steps), pk in zip(plan.new, opportunity_ids, strict=True):
-        owner = plan.owners[deal.owner]
-        account = plan.accounts[deal.account.strip()]
-        assert account is not None
-        first_at, last = steps[0][0], steps[-1]
-        _at, stage, status, amount, close = last
-        stage_entered = last[0]
-        for step in reversed(steps):  # when it last came into the stage it is in
-            if step[1].pk != stage.pk:
-                break
-            stage_entered = step[0]
-        batch["opps"].append(
-            (
-                pk, account.pk, deal.name[:200], deal.need, amount, deal.currency, close,
-                owner.pk, owner.branch_id, playbook.pk, stage.pk, status,
-                deal.probability if status == Status.OPEN and deal.probability is not None
-                and deal.probability != stage.probability else None,
-                ids.source, last[0].astimezone(tz).date() if status != Status.OPEN else None,
-                stage_entered, first_at, last[0], 1,
-            )
-        )  # fmt: skip
-        previous: tuple[Any, ...] | None = None
-        open_stay: list[Any] | None = None
-        currency, owner_id = deal.currency, owner.pk
-        for at, stage, status, amount, close in steps:
-            stage_id, order, probability, forecast = facts[(stage.pk, status)]
-            key = (stage_id, status, amount, close, probability, forecast)
-            if previous is None:
-                changed = everything
-            else:
-                changed = [
-                    n for n, a, b in zip(TRACKED_ORDER, previous, key, strict=True) if a != b
-                ]
-            history_rows.append(
-                (pk, at, stage_id, status, amount, currency, close, probability, owner_id,
-                 forecast, actor_id, "import", changed, reason)
-            )  # fmt: skip
-            if open_stay is not None and (stage_id != open_stay[1] or status != Status.OPEN):
-                open_stay[4] = at
-                open_stay[5] = _outcome(open_stay[2], status, order)
-                stay_rows.append(tuple(open_stay))
-                open_stay = None
-            if open_stay is None and status == Status.OPEN:
-                open_stay = [pk, stage_id, order, at, None, ""]
-            previous = key
-        if open_stay is not None:
-            stay_rows.append(tuple(open_stay))
-        batch["audits"].append(
-            (now, actor_id, "opportunity.import", opp_type, str(pk), deal.name[:300], None,
-             {"external_id": deal.external_id, "row": deal.row}, reason)
-        )  # fmt: skip
-        batch["externals"].append((ids.source, "opportunity", deal.external_id, opp_type, pk, now))
-        if len(batch["opps"]) >= 5000:
-            _flush(batch, inserters, progress)
-            history_rows, stay_rows = batch["history"], batch["stays"]
-    _flush(batch, inserters, progress)
-    sync_sequences(Opportunity)
-    DATABASE_SECONDS.clear()
-    DATABASE_SECONDS.update({i.model._meta.label: (i.count, i.seconds) for i in inserters})
-    return history.count
-
-
-def _flush(batch: dict[str, list[Any]], inserters: tuple[Inserter, ...], progress: Any) -> None:
-    done = len(batch["opps"])
-    for key, inserter in zip(
-        ("opps", "history", "stays", "audits", "externals"), inserters, strict=True
-    ):
-        inserter.write(batch[key])
-        batch[key] = []
-    if progress is not None:
-        progress.advance(done)
-
-
-def _update_known(
-    deal: Deal, steps: list[Step], opportunity_id: int, plan: Plan, actor: User
-) -> bool:
-    """Bring a deal imported before up to the file; True if anything changed."""
-    _at, stage, status, amount, close = steps[-1]
-    values = {
-        "name": deal.name[:200],
-        "amount": amount,
-        "currency": deal.currency,
-        "close_date": close,
-        "owner": plan.owners[deal.owner],
-        "stage": stage,
-        "status": status,
-    }
-    return opportunity_import_update(
-        opportunity_id=opportunity_id, actor=actor, values=values, at=steps[-1][0]
-    )

@@ -426,7 +426,7 @@ def owner_names(fmt: str, sheets: list[Sheet], columns: dict[str, str]) -> list[
 
 def owner_matches(names: list[str]) -> dict[str, User | None]:
     """The user the importer matches each owner name to without a mapping: by username, e-mail,
-    display name or full name, case ignored (as `importer._owners` does)."""
+    display name or full name, case ignored (`importer.owner_index`)."""
     index = owner_index(list(User.objects.filter(is_active=True).select_related("branch")))
     return {name: index.get(name.strip().lower()) for name in names}
 
