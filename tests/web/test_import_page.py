@@ -633,7 +633,7 @@ ALLOWED = {
     "owners",  # the mapping file's key, which the importer's Chinese message names
     # Names the Chinese text keeps as the products write them: Salesforce's Data Loader,
     # HubSpot's "Date entered <stage>" columns and "Deals", the `loudou import` command, units.
-    "CRM", "Data", "Loader", "Date", "entered", "stage", "Deals", "import", "Excel", "MB",
+    "CRM", "Data", "Loader", "Date", "entered", "stage", "Deals", "import", "Excel", "MB", "Windows",
 }  # fmt: skip
 
 
