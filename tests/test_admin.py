@@ -173,6 +173,19 @@ def test_every_changelist_and_change_page_answers(
         object_id=deal.pk,
         imported_at=timezone.now(),
     )
+    from loudou.interop.models import ImportRun, ImportStatus
+
+    ImportRun.objects.create(
+        actor=deal.owner,
+        created_at=timezone.now(),
+        format="salesforce",
+        playbook=deal.playbook,
+        files=["opps.csv"],
+        options={},
+        upload="",
+        status=ImportStatus.DONE,
+        report={"new": 1},
+    )
     for model in admin.site._registry:
         response = staff.get(admin_url(model, "changelist"))
         assert response.status_code == 200, model

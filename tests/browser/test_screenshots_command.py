@@ -40,6 +40,8 @@ def test_options_are_checked() -> None:
         "flow",
         "forecast",
         "preferences",
+        "import",
+        "import-review",
         "gate",
     ]
 
