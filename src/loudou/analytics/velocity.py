@@ -88,6 +88,9 @@ def _stay_rows(opportunities: Any, **filters: Any) -> Iterable[tuple[str, dt.dat
             stage__kind=StageKind.OPEN,
             **filters,
         )
+        # No ordering: the model's would join the opportunities again only to sort by their
+        # creation, and PostgreSQL planned that join as a nested loop over every stay.
+        .order_by()
         .values_list("stage__key", "entered_at", "exited_at")
         .iterator(chunk_size=5000)
     )
@@ -211,7 +214,9 @@ def stalled(
             opportunity__in=scope.opportunities().filter(status=Status.OPEN).values("pk"),
             stage__kind=StageKind.OPEN,
             exited_at__isnull=True,
-        ).values_list(
+        )
+        .order_by()  # the model's ordering would join and sort the opportunities for nothing
+        .values_list(
             "opportunity_id",
             "opportunity__name",
             "opportunity__account__name",
