@@ -173,7 +173,14 @@ def test_every_changelist_and_change_page_answers(
         object_id=deal.pk,
         imported_at=timezone.now(),
     )
-    from loudou.interop.models import ImportRun, ImportStatus
+    from loudou.interop.models import ImportRun, ImportStatus, RememberedMapping
+
+    RememberedMapping.objects.create(
+        source="salesforce",
+        playbook_key=deal.playbook.key,
+        stages={"Prospecting": "discover"},
+        updated_at=timezone.now(),
+    )
 
     ImportRun.objects.create(
         actor=deal.owner,

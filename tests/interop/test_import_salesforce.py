@@ -122,3 +122,31 @@ def test_a_bad_file_imports_nothing_and_lists_every_problem(
         (3, "owner", "nobody"),
     ]
     assert (report["encodings"], report["deals_in_file"]) == (["gb18030"], 3)
+
+
+def test_the_next_import_maps_stages_as_the_last_one_did(
+    org: dict[str, Any], tmp_path: Path
+) -> None:
+    """Stages mapped by probability would move when a file's probabilities move; the mapping a
+    real import used is remembered for the next import from the same source."""
+    first = "\n".join(
+        [
+            "Opportunity ID,Opportunity Name,Account Name,Opportunity Owner,Stage,Probability (%),"
+            "Amount,Close Date,Created Date",
+            "006B1,甲,甲公司,seller,Technical Review,20,100,2026/12/31,2026-09-01",
+        ]
+    )
+    report = run(str(write(tmp_path, "a.csv", first)), "--dry-run")
+    assert (report["mapping"]["Technical Review"], report["mapping_how"]["Technical Review"]) == (
+        "intent",
+        "probability 20 %",
+    )
+    run(str(write(tmp_path, "a.csv", first)))
+    # The same stage now carries 75 %: by probability it would go to another stage.
+    moved = first.replace("Technical Review,20", "Technical Review,75")
+    report = run(str(write(tmp_path, "b.csv", moved)))
+    assert (report["mapping"]["Technical Review"], report["mapping_how"]["Technical Review"]) == (
+        "intent",
+        "last import",
+    )
+    assert Opportunity.objects.get(name="甲").stage.key == "intent"

@@ -4,7 +4,7 @@ the web page (both read-only: the importers write them)."""
 from django.contrib import admin
 
 from loudou.core.admin import ReadOnlyAdmin
-from loudou.interop.models import ExternalId, ImportRun
+from loudou.interop.models import ExternalId, ImportRun, RememberedMapping
 
 
 @admin.register(ExternalId)
@@ -17,6 +17,14 @@ class ExternalIdAdmin(ReadOnlyAdmin):
     list_select_related = ("content_type",)
     date_hierarchy = "imported_at"
     ordering = ("source", "kind", "external_id")
+
+
+@admin.register(RememberedMapping)
+class RememberedMappingAdmin(ReadOnlyAdmin):
+    """The stage mapping each source's last import used (the next import starts from it)."""
+
+    list_display = ("source", "playbook_key", "updated_at")
+    ordering = ("source", "playbook_key")
 
 
 @admin.register(ImportRun)

@@ -26,7 +26,7 @@ from django.utils.translation import ngettext
 from loudou.core.errors import PermissionDenied, ValidationFailed
 from loudou.core.money import validate_currency
 from loudou.customers.models import Account
-from loudou.interop.models import ExternalId
+from loudou.interop.models import ExternalId, RememberedMapping
 from loudou.interop.records import Deal, Parsed, Problem
 from loudou.interop.services import NoProgress, Progress
 from loudou.interop.stagemap import LOST, WON, StageMapping, build_mapping
@@ -142,7 +142,14 @@ def _plan(
         for name in [deal.stage, *(e.stage for e in deal.events)]:
             if name:
                 hints.setdefault(name, None)
-    mapping, mapping_problems = build_mapping(playbook, hints, mapping_file.get("stages"))
+    remembered = (
+        RememberedMapping.objects.filter(source=parsed.source, playbook_key=playbook.key)
+        .values_list("stages", flat=True)
+        .first()
+    )
+    mapping, mapping_problems = build_mapping(
+        playbook, hints, mapping_file.get("stages"), remembered
+    )
     mapping.owners = dict(mapping_file.get("owners") or {})
     mapping.columns = dict(mapping_file.get("columns") or {})
     problems.extend(Problem(_("mapping"), 0, "", "", p) for p in mapping_problems)

@@ -35,6 +35,30 @@ class ExternalId(models.Model):
         return f"{self.source}:{self.kind}:{self.external_id}"
 
 
+class RememberedMapping(models.Model):
+    """The stage mapping the last real import from `source` onto playbook `playbook_key` used:
+    the next import starts from it, so a file whose probabilities moved (a deal changed stage
+    but kept its old probability) does not send a stage elsewhere than last time."""
+
+    source = models.CharField(_("source"), max_length=40)
+    playbook_key = models.SlugField(_("playbook"), max_length=40)
+    stages = models.JSONField(_("stage mapping"), default=dict)
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        verbose_name = _("remembered stage mapping")
+        verbose_name_plural = _("remembered stage mappings")
+        ordering = ["source", "playbook_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "playbook_key"], name="remembered_mapping_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.playbook_key}"
+
+
 class ImportStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running")

@@ -122,10 +122,13 @@ def build_mapping(
     playbook: Playbook,
     hints: dict[str, int | None],
     given: dict[str, str] | None = None,
+    remembered: dict[str, str] | None = None,
 ) -> tuple[StageMapping, list[str]]:
     """The mapping for the source stages in `hints` (name → probability or None): the given file's
-    entries first, then by name, then by probability. Returns the mapping and the problems (a
-    stage of the file the mapping does not know, a source stage nothing maps)."""
+    entries first, then what the last import from the same source used (`remembered`; entries no
+    longer valid for the playbook are passed over), then by name, then by probability. Returns the
+    mapping and the problems (a stage of the file the mapping does not know, a source stage
+    nothing maps)."""
     stages = playbook.ordered_stages()
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
     won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
@@ -162,6 +165,15 @@ def build_mapping(
             )
             continue
         mapping.targets[name], mapping.how[name] = target, "file"
+    for name, value in (remembered or {}).items():
+        if name in mapping.targets or name not in hints:
+            continue
+        if value in (WON, won_key) and won_key:
+            mapping.targets[name], mapping.how[name] = Target(won_key, WON), "last import"
+        elif value == LOST:
+            mapping.targets[name], mapping.how[name] = Target("", LOST), "last import"
+        elif value in keys:
+            mapping.targets[name], mapping.how[name] = Target(value, "open"), "last import"
     for name, probability in hints.items():
         if name in mapping.targets:
             continue

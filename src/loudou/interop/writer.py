@@ -27,7 +27,7 @@ from loudou.customers.services import (
     contact_update,
 )
 from loudou.interop.bulk import Inserter, reserve_ids, sync_sequences
-from loudou.interop.models import ExternalId
+from loudou.interop.models import ExternalId, RememberedMapping
 from loudou.interop.records import Deal, Parsed, Problem
 from loudou.interop.services import ExternalIds, Progress, opportunity_import_update
 from loudou.interop.stagemap import StageMapping
@@ -63,6 +63,7 @@ def write(
     parsed: Parsed, plan: Plan, actor: User, playbook: Playbook, progress: Progress
 ) -> dict[str, Any]:
     ids = ExternalIds(parsed.source)
+    _remember_mapping(parsed.source, plan.mapping)
     problems: list[Problem] = []
     sheet_accounts = _write_accounts(parsed, plan, actor, ids, problems)
     contacts = _write_contacts(parsed, plan, actor, ids, problems)
@@ -91,6 +92,22 @@ def write(
         "accounts_updated": sheet_accounts["updated"],
         "contacts_updated": contacts["updated"],
     }
+
+
+def _remember_mapping(source: str, mapping: StageMapping) -> None:
+    """Keep the stage mapping this import uses for the next import from the same source (inside
+    the import's transaction: a dry run or a refused import leaves the last one in place)."""
+    stages = {name: target.label() for name, target in mapping.targets.items()}
+    found = RememberedMapping.objects.filter(source=source, playbook_key=mapping.playbook.key)
+    if found.exists():
+        found.update(stages={**found.get().stages, **stages}, updated_at=timezone.now())
+    else:
+        RememberedMapping.objects.create(
+            source=source,
+            playbook_key=mapping.playbook.key,
+            stages=stages,
+            updated_at=timezone.now(),
+        )
 
 
 def _service_problem(row: Any, error: LoudouError) -> Problem:

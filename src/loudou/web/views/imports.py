@@ -231,7 +231,11 @@ def _stage_choices(playbook: Playbook) -> list[tuple[str, Any]]:
 
 def _how(how: str) -> str:
     # The importer says "file" and "name" as codes; a probability comes translated already.
-    return {"file": _("your choice"), "name": _("by name")}.get(how, how)
+    return {
+        "file": _("your choice"),
+        "name": _("by name"),
+        "last import": _("as in the last import"),
+    }.get(how, how)
 
 
 def _review_context(
