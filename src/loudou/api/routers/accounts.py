@@ -72,10 +72,10 @@ def _detail(request: ApiRequest, account: Account) -> dict[str, Any]:
     }
 
 
-@router.get("", response=AccountPage | AccountCursorPage, summary="List the accounts you may see")
-def account_list(request: ApiRequest, filters: Query[AccountFilters]) -> Any:
-    """Accounts visible to you, filtered, sorted (name by default), by page or by cursor."""
-    qs = Account.objects.visible_to(request.auth).select_related("industry", "owner", "branch")
+def accounts_filtered(user: Any, filters: Any) -> Any:
+    """The accounts `user` may see that match the list's filters (unordered): the list and its
+    export (`routers/exports.py`) read the same rows."""
+    qs = Account.objects.visible_to(user).select_related("industry", "owner", "branch")
     if filters.q:
         qs = qs.filter(Q(name__icontains=filters.q) | Q(credit_code__iexact=filters.q.strip()))
     if filters.industry:
@@ -91,6 +91,13 @@ def account_list(request: ApiRequest, filters: Query[AccountFilters]) -> Any:
         qs = qs.filter(branch_id__in=branch_ids)
     if filters.parent_id:
         qs = qs.filter(parent_id=filters.parent_id)
+    return qs
+
+
+@router.get("", response=AccountPage | AccountCursorPage, summary="List the accounts you may see")
+def account_list(request: ApiRequest, filters: Query[AccountFilters]) -> Any:
+    """Accounts visible to you, filtered, sorted (name by default), by page or by cursor."""
+    qs = accounts_filtered(request.auth, filters)
     paging = Paging("accounts", filters.sort, ACCOUNT_ORDER[filters.sort])
     return page_or_cursor(qs, filters, paging, account_out)
 

@@ -23,18 +23,22 @@ from pydantic import Field, create_model
 
 from loudou.analytics.velocity import stalled
 from loudou.api.auth import ApiRequest
-from loudou.api.routers.accounts import AccountFilters
+from loudou.api.routers.accounts import AccountFilters, accounts_filtered
 from loudou.api.routers.analytics import ScopeParams, _scope
-from loudou.api.routers.opportunities import SORT_FIELDS, OpportunityFilters
+from loudou.api.routers.opportunities import (
+    SORT_FIELDS,
+    OpportunityFilters,
+    opportunities_filtered,
+)
 from loudou.api.schemas.common import Day, Id, Str200
 from loudou.api.schemas.customers import SelectionPart, account_out, contact_out
 from loudou.api.schemas.pipeline import opportunity_out
 from loudou.api.schemas.project import activity_out, approval_out
-from loudou.api.selectors import account_get, branch_ids_for
+from loudou.api.selectors import account_get
 from loudou.customers.models import Account, Contact
 from loudou.interop.exports import CONTENT_TYPES, Table, export_response
 from loudou.pipeline.models import Activity, Opportunity
-from loudou.pipeline.selectors import approvals_waiting_for, opportunity_get, opportunity_list
+from loudou.pipeline.selectors import approvals_waiting_for, opportunity_get
 
 router = Router(tags=["exports"])
 
@@ -191,23 +195,7 @@ def opportunity_columns() -> list[tuple[str, Any]]:
 
 def opportunities_matching(user: Any, f: Any) -> Any:
     """`GET /opportunities` without its pages: the same selector, filters and sort."""
-    qs = opportunity_list(
-        user, status=f.status, stage=f.stage, playbook=f.playbook, owner_id=f.owner_id
-    ).select_related("lost_reason", "lost_to")
-    if f.q:
-        qs = qs.filter(Q(name__icontains=f.q) | Q(account__name__icontains=f.q))
-    branch_ids = branch_ids_for(f.branch)
-    if branch_ids is not None:
-        qs = qs.filter(branch_id__in=branch_ids)
-    if f.industry:
-        qs = qs.filter(account__industry__key=f.industry)
-    if f.account_id:
-        qs = qs.filter(account_id=f.account_id)
-    if f.close_from:
-        qs = qs.filter(close_date__gte=f.close_from)
-    if f.close_to:
-        qs = qs.filter(close_date__lte=f.close_to)
-    return qs.order_by(SORT_FIELDS.get(f.sort, f.sort), "-id")
+    return opportunities_filtered(user, f).order_by(SORT_FIELDS.get(f.sort, f.sort), "-id")
 
 
 # The list's filters this export applies: a filter added to GET /opportunities must be added
@@ -260,23 +248,7 @@ def account_columns() -> list[tuple[str, Any]]:
 
 def accounts_matching(user: Any, f: Any) -> Any:
     """`GET /accounts` without its pages: the same visibility, filters and sort."""
-    qs = Account.objects.visible_to(user).select_related("industry", "owner", "branch")
-    if f.q:
-        qs = qs.filter(Q(name__icontains=f.q) | Q(credit_code__iexact=f.q.strip()))
-    if f.industry:
-        qs = qs.filter(industry__key=f.industry)
-    if f.target is not None:
-        qs = qs.filter(is_target=f.target)
-    if f.size_band is not None:
-        qs = qs.filter(size_band=f.size_band)
-    if f.owner_id:
-        qs = qs.filter(owner_id=f.owner_id)
-    branch_ids = branch_ids_for(f.branch)
-    if branch_ids is not None:
-        qs = qs.filter(branch_id__in=branch_ids)
-    if f.parent_id:
-        qs = qs.filter(parent_id=f.parent_id)
-    return qs.order_by(f.sort, "id")
+    return accounts_filtered(user, f).order_by(f.sort, "id")
 
 
 ACCOUNT_FILTERS = frozenset(

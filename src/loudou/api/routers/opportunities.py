@@ -109,16 +109,11 @@ def after_write(opp: Opportunity) -> dict[str, Any]:
     return opportunity_out(fresh) | {"need": fresh.need, "gate": gate_progress(fresh)}
 
 
-@router.get(
-    "",
-    response=OpportunityPage | OpportunityCursorPage,
-    summary="List the opportunities you may see",
-)
-def opportunity_search(request: ApiRequest, filters: Query[OpportunityFilters]) -> Any:
-    """Opportunities visible to you, filtered, sorted (newest first by default), by page or by
-    cursor."""
+def opportunities_filtered(user: Any, filters: Any) -> Any:
+    """The opportunities `user` may see that match the list's filters (unordered): the list and
+    its export (`routers/exports.py`) read the same rows."""
     qs = opportunity_list(
-        request.auth,
+        user,
         status=filters.status,
         stage=filters.stage,
         playbook=filters.playbook,
@@ -137,6 +132,18 @@ def opportunity_search(request: ApiRequest, filters: Query[OpportunityFilters]) 
         qs = qs.filter(close_date__gte=filters.close_from)
     if filters.close_to:
         qs = qs.filter(close_date__lte=filters.close_to)
+    return qs
+
+
+@router.get(
+    "",
+    response=OpportunityPage | OpportunityCursorPage,
+    summary="List the opportunities you may see",
+)
+def opportunity_search(request: ApiRequest, filters: Query[OpportunityFilters]) -> Any:
+    """Opportunities visible to you, filtered, sorted (newest first by default), by page or by
+    cursor."""
+    qs = opportunities_filtered(request.auth, filters)
     paging = Paging("opportunities", filters.sort, OPPORTUNITY_ORDER[filters.sort])
     return page_or_cursor(qs, filters, paging, opportunity_out)
 
