@@ -25,7 +25,8 @@ Definitions (DESIGN.md "Definitions the analytics must follow"; docs/analytics-c
 - **overall**: from creation to won: reached = the cohort, advanced = won, lost here = lost at any
   stage, open here = open; the censoring-aware estimate is won vs lost, clocked from creation.
 
-Reads take two queries (the cohort, and the stays of the cohort joined in SQL), then numpy.
+Reads take two queries (the cohort, and its stays), each read as numbers straight from the cursor
+(`rows.columns`: ids, status codes, datetimes as datetime64), then numpy.
 """
 
 import datetime as dt
@@ -34,8 +35,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
+from loudou.analytics import rows
 from loudou.analytics.models import OpportunityStay
 from loudou.analytics.scope import narrow
 from loudou.analytics.selectors import day_start
@@ -174,8 +177,29 @@ def conversion_figures(
     }
 
 
-def _seconds(moments: list[Any]) -> FloatArray:
-    return np.array([m.timestamp() if m is not None else np.nan for m in moments], np.float64)
+_OPEN, _WON, _LOST, _OTHER = 0, 1, 2, 3
+# The status as a number, computed in SQL so that the cohort is read as numbers only.
+_STATUS_CODE = Case(
+    When(status=Status.OPEN, then=Value(_OPEN)),
+    When(status=Status.WON, then=Value(_WON)),
+    When(status=Status.LOST, then=Value(_LOST)),
+    default=Value(_OTHER),
+    output_field=IntegerField(),
+)
+
+
+class _Cohort(NamedTuple):
+    """The cohort's deals sorted by id, and their stays, as arrays (times in epoch seconds)."""
+
+    ids: IntArray
+    status: IntArray  # _OPEN, _WON, _LOST or _OTHER
+    created: FloatArray
+    first_created: dt.datetime | None  # the earliest creation (None: no deal)
+    stay_deal: IntArray  # the position in `ids` of each stay's deal
+    stay_stage: IntArray
+    stage_keys: dict[int, str]  # the key of each stage in `stay_stage`
+    entered: FloatArray
+    exited: FloatArray  # NaN: the stay is still open
 
 
 def _cohort(
@@ -187,22 +211,49 @@ def _cohort(
     branch_ids: set[int] | None,
     owner_id: int | None,
     industry_id: int | None = None,
-) -> tuple[list[tuple[int, str, dt.datetime]], list[tuple[int, str, Any, Any]]]:
-    """The cohort's (id, status, created_at) by id, and its stays (opportunity, stage key, entered,
-    exited): two queries, whatever the size of the cohort."""
-    opps = Opportunity.objects.visible_to(user).filter(
-        playbook__key=playbook.key, created_at__lt=end
+) -> _Cohort:
+    """The cohort's deals (id, status, created) and their stays (deal, stage, entered, exited):
+    two queries whatever the size of the cohort, read as numbers (`rows.columns`). The stages'
+    keys come from the playbook's cache (a third query only for stays in older versions)."""
+    unfiltered = branch_ids is None and owner_id is None and industry_id is None
+    if start is None and unfiltered and rows.sees_every_opportunity(user):
+        # The cohort is nearly every deal of the playbook: scans, without the indexes that SQLite
+        # would walk row by row here, and the creation bound and the cohort's stays (all stays,
+        # kept to the cohort below) checked in numpy. Half the time of the general reads.
+        playbooks = Playbook.objects.filter(key=playbook.key).values_list("pk", flat=True)
+        opps = rows.scan_in(Opportunity.objects.visible_to(user), "playbook_id", playbooks)
+        stays = OpportunityStay.objects.all()
+    else:
+        opps = Opportunity.objects.visible_to(user).filter(
+            playbook__key=playbook.key, created_at__lt=end
+        )
+        if start is not None:
+            opps = opps.filter(created_at__gte=start)
+        opps = narrow(opps, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id)
+        stays = OpportunityStay.objects.filter(opportunity__in=opps.values("pk"))
+    ids, status, created = rows.columns(opps, "pk", _STATUS_CODE, "created_at")
+    keep = np.argsort(ids, kind="stable")
+    keep = keep[created[keep] < rows.moment(end)]
+    ids, status, created = ids[keep], status[keep], created[keep]
+    stay_opp, stay_stage, entered, exited = rows.columns(
+        stays, "opportunity_id", "stage_id", "entered_at", "exited_at"
     )
-    if start is not None:
-        opps = opps.filter(created_at__gte=start)
-    opps = narrow(opps, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id)
-    deals = list(opps.order_by("pk").values_list("pk", "status", "created_at"))
-    stays = list(
-        OpportunityStay.objects.filter(opportunity__in=opps.values("pk"))
-        .order_by()  # the model's ordering would join and sort the opportunities for nothing
-        .values_list("opportunity_id", "stage__key", "entered_at", "exited_at")
+    stay_deal = np.searchsorted(ids, stay_opp)
+    mine = stay_deal < ids.size
+    mine[mine] = ids[stay_deal[mine]] == stay_opp[mine]
+    stay_stage = stay_stage[mine]
+    stage_keys = {pk: stage.key for pk, stage in rows.stages_by_id(playbook, stay_stage).items()}
+    return _Cohort(
+        ids=ids,
+        status=status,
+        created=rows.seconds(created),
+        first_created=rows.to_datetime(created.min()) if created.size else None,
+        stay_deal=stay_deal[mine],
+        stay_stage=stay_stage,
+        stage_keys=stage_keys,
+        entered=rows.seconds(entered[mine]),
+        exited=rows.seconds(exited[mine]),
     )
-    return deals, stays
 
 
 def conversion_by_stage(
@@ -225,7 +276,7 @@ def conversion_by_stage(
     if date_from is not None and date_from >= date_to:
         raise ValueError("the cohort's first day must come before its end")
     start = day_start(date_from) if date_from else None
-    deals, stays = _cohort(
+    cohort = _cohort(
         user,
         playbook,
         start=start,
@@ -235,12 +286,12 @@ def conversion_by_stage(
         industry_id=industry_id,
     )
     if date_from is None:
-        date_from = min((timezone.localdate(d[2]) for d in deals), default=date_to)
+        first = cohort.first_created
+        date_from = timezone.localdate(first) if first is not None else date_to
     stages = [s for s in playbook.ordered_stages() if s.kind == StageKind.OPEN]
     won_key = next((s.key for s in playbook.ordered_stages() if s.kind == StageKind.WON), "won")
     per_stage, overall = _figures(
-        deals,
-        stays,
+        cohort,
         [s.key for s in stages],
         won_key=won_key,
         now=clock.now(),
@@ -266,22 +317,17 @@ class _Deals(NamedTuple):
     first: FloatArray  # first[:, k]: when the deal first stood at stage k or later
 
 
-def _deal_arrays(
-    deals: list[tuple[int, str, dt.datetime]],
-    stays: list[tuple[int, str, Any, Any]],
-    keys: list[str],
-) -> _Deals:
+def _deal_arrays(cohort: _Cohort, keys: list[str]) -> _Deals:
     """Each deal's status, furthest stage and the moments it first reached each stage, from its
     stays (vectorised over stays with numpy's unbuffered `ufunc.at`)."""
     n_open = len(keys)
     position = {key: i for i, key in enumerate(keys)}
-    ids = np.array([d[0] for d in deals], np.int64)
-    status = np.array([str(d[1]) for d in deals], dtype=np.str_)
-    created = _seconds([d[2] for d in deals])
-    won = status == Status.WON.value
-    stay_deal = np.searchsorted(ids, np.array([s[0] for s in stays], np.int64))
-    stay_pos = np.array([position.get(s[1], -1) for s in stays], np.int64)
-    entered, exited = _seconds([s[2] for s in stays]), _seconds([s[3] for s in stays])
+    ids, created, stay_deal = cohort.ids, cohort.created, cohort.stay_deal
+    won = cohort.status == _WON
+    stage_ids = np.array(sorted(cohort.stage_keys), np.int64)
+    stage_pos = np.array([position.get(cohort.stage_keys[i], -1) for i in stage_ids], np.int64)
+    stay_pos = stage_pos[np.searchsorted(stage_ids, cohort.stay_stage)]
+    entered, exited = cohort.entered, cohort.exited
     known = stay_pos >= 0  # a stage the current version no longer has is left out
 
     furthest = np.full(ids.size, -1, np.int64)
@@ -297,8 +343,8 @@ def _deal_arrays(
     return _Deals(
         created=created,
         won=won,
-        lost=status == Status.LOST.value,
-        is_open=status == Status.OPEN.value,
+        lost=cohort.status == _LOST,
+        is_open=cohort.status == _OPEN,
         furthest=furthest,
         closed_at=closed_at,
         first=first,
@@ -306,8 +352,7 @@ def _deal_arrays(
 
 
 def _figures(
-    deals: list[tuple[int, str, dt.datetime]],
-    stays: list[tuple[int, str, Any, Any]],
+    cohort: _Cohort,
     keys: list[str],
     *,
     won_key: str,
@@ -316,7 +361,7 @@ def _figures(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The figures of each open stage of `keys` and of the won stage, then overall (vectorised
     over deals; the loop is over the stages)."""
-    d = _deal_arrays(deals, stays, keys)
+    d = _deal_arrays(cohort, keys)
     now_s = now.timestamp()
     rows = []
     for k, key in enumerate(keys):
