@@ -182,6 +182,6 @@ def test_the_generator_refuses_a_database_that_holds_data(demo: Any, db: Any) ->
 
 
 def test_the_analytics_caches_agree_with_history(demo: Any, db: Any) -> None:
-    from loudou.analytics.stays import stays_verify
+    from loudou.analytics.caches import caches_verify
 
-    assert stays_verify() == []
+    assert caches_verify() == []

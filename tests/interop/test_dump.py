@@ -24,7 +24,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
 from django.utils import translation
 
-from loudou.analytics.stays import stays_verify
+from loudou.analytics.caches import caches_verify
 from loudou.api.services import token_create
 from loudou.demo import generate
 from loudou.interop.dump import (
@@ -271,7 +271,7 @@ def test_a_dump_loads_back_exactly_into_an_empty_database(
 
     assert report["models"] == demo["report"]["models"]
     assert table_rows() == demo["rows"]
-    assert stays_verify() == []
+    assert caches_verify() == []
     # A second dump is the same, byte for byte, but for the time in the manifest.
     again = tmp_path / "again"
     dump_all(again)
@@ -366,7 +366,9 @@ def test_a_broken_reference_rolls_the_whole_load_back(demo: Any, copy: Path) -> 
 def test_stays_that_disagree_with_history_are_refused(demo: Any, copy: Path) -> None:
     lines = (copy / "analytics.opportunitystay.jsonl").read_bytes().splitlines(keepends=True)
     rewrite(copy, "analytics.opportunitystay.jsonl", lines[1:])
-    with pytest.raises(DumpRefused, match="stage stays disagree with the history: missing stay"):
+    with pytest.raises(
+        DumpRefused, match="analytics caches disagree with the history: missing stay"
+    ):
         load_all(copy)
     assert set(counts().values()) == {0}
 

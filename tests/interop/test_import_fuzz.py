@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from loudou.analytics.stays import stays_verify
+from loudou.analytics.caches import caches_verify
 from loudou.core.cli import SystemActor
 from loudou.core.errors import LoudouError
 from loudou.interop.formats import READERS
@@ -102,7 +102,7 @@ def test_a_fuzzed_file_imports_all_or_nothing(org: dict[str, Any], file: tuple[s
         return
     after = counts()
     assert after["opportunities"] - before["opportunities"] == report["new"]
-    assert stays_verify() == []
+    assert caches_verify() == []
     event(f"imported {fmt}")
 
 

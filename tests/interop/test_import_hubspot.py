@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from loudou.analytics.stays import stays_verify
+from loudou.analytics.caches import caches_verify
 from loudou.core import clock
 from loudou.pipeline.models import Opportunity, OpportunityHistory
 from tests.interop.crm_files import (
@@ -119,13 +119,13 @@ def test_deals_and_latest_stage_entries_become_history(org: dict[str, Any], tmp_
         "intent", "open", "0.00", _d(2026, 10, 31), None, "seller", "中国石化"
     )  # fmt: skip
     assert history("中石化采购") == [("intent", "open", at(2026, 5, 5, 9, 0))]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
     again = run_import("hubspot", path)
     assert (again["new"], again["already_imported"], again["updated"]) == (0, 5, 0)
     assert again["created"]["history_rows"] == 0
     assert Opportunity.objects.count() == 5 and OpportunityHistory.objects.count() == 14
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def _d(*parts: int) -> Any:
@@ -167,7 +167,7 @@ def test_a_changed_export_updates_only_the_changed_deals(
     ]
     for name in NAMES[1:4]:
         assert history(name) == before[name]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def test_a_bad_export_imports_nothing_and_names_every_bad_cell(
@@ -251,7 +251,7 @@ def test_an_api_style_export_with_internal_names(org: dict[str, Any], tmp_path: 
         ("intent", "open", at(2026, 2, 1, 10, 0)),
         ("negotiation", "open", at(2026, 3, 5, 14, 30)),
     ]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def test_only_an_administrator_or_the_owners_manager_may_import(

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from openpyxl import load_workbook
 
-from loudou.analytics.stays import stays_verify
+from loudou.analytics.caches import caches_verify
 from loudou.core import clock
 from loudou.customers.models import Account, Contact
 from loudou.pipeline.models import OpportunityHistory
@@ -131,7 +131,7 @@ def test_the_filled_template_imports_everything(org: dict[str, Any], tmp_path: P
         ("project", "open", at(2026, 2, 1, 12, 0)),
         ("project", "lost", at(2026, 5, 5, 12, 0)),
     ]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
     before = counts()
     again = run_import("native", path)
@@ -174,7 +174,7 @@ def test_an_edited_file_updates_the_changed_deals_with_history(
         ("project", "1500000.00", at(2026, 5, 10, 10, 0), ["stage", "amount", "probability"]),
     ]
     assert {name: history(name) for name in before} == before
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def test_chinese_headers_in_csv_files(org: dict[str, Any], tmp_path: Path) -> None:
@@ -214,7 +214,7 @@ def test_chinese_headers_in_csv_files(org: dict[str, Any], tmp_path: Path) -> No
         ("project", "open", at(2026, 1, 1, 12, 0)),
         ("closed", "won", at(2026, 6, 1, 10, 0)),
     ]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def test_a_bad_file_imports_nothing_and_names_every_bad_cell(
@@ -257,7 +257,7 @@ def test_only_an_administrator_or_the_owners_manager_may_import(
     assert message == "Only an administrator, or a manager of every owner's branch, may import."
     assert counts() == before
     assert run_import("native", path, user="manager")["new"] == 3
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def test_deals_never_go_on_an_account_the_importer_cannot_see(

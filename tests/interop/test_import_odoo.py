@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from loudou.analytics.stays import stays_verify
+from loudou.analytics.caches import caches_verify
 from loudou.core import clock
 from loudou.interop.models import ExternalId
 from tests.interop.crm_files import (
@@ -93,7 +93,7 @@ def test_a_labelled_export_archived_is_lost_and_leads_are_left_out(
     ]
     assert deal("中石化采购")[:2] == ("intent", "open")
     assert counts()["opportunities"] == 5
-    assert stays_verify() == []
+    assert caches_verify() == []
 
     # No id column: the account and name identify a deal, so a re-import updates nothing twice.
     again = run_import("odoo", path)
@@ -134,7 +134,7 @@ def test_a_changed_export_updates_only_the_changed_deals(
     )  # fmt: skip
     for name in NAMES[1:4]:
         assert history(name) == before[name]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 TECHNICAL = """\
@@ -176,7 +176,7 @@ def test_an_import_compatible_export_with_technical_names(
     assert sorted(
         ExternalId.objects.filter(source="odoo").values_list("external_id", flat=True)
     ) == ["__export__.crm_lead_41_a1b2", "__export__.crm_lead_42_c3d4"]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def test_a_bad_export_imports_nothing_and_names_every_bad_cell(

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from loudou.analytics.stays import stays_verify
+from loudou.analytics.caches import caches_verify
 from loudou.core import clock
 from loudou.pipeline.models import Opportunity
 from tests.interop.crm_files import (
@@ -109,7 +109,7 @@ def test_deals_with_status_and_the_stage_they_closed_in(
     usd = Opportunity.objects.get(name="中石化采购")
     assert (str(usd.amount), usd.currency, usd.stage.key) == ("990000.50", "USD", "discover")
     assert not Opportunity.objects.filter(name="旧商机").exists()
-    assert stays_verify() == []
+    assert caches_verify() == []
 
     again = run_import("pipedrive", path)
     assert (again["new"], again["already_imported"], again["updated"]) == (0, 5, 0)
@@ -149,7 +149,7 @@ def test_a_changed_export_updates_only_the_changed_deals(
     )  # fmt: skip
     for name in ("国网ERP二期", "中粮集团预算", "招商局HR"):
         assert history(name) == before[name]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def test_a_bad_export_imports_nothing_and_names_every_bad_cell(
@@ -200,7 +200,7 @@ def test_an_xlsx_export_with_excel_serial_dates(org: dict[str, Any], tmp_path: P
         ("negotiation", "open", at(2026, 2, 1, 9, 0)),
         ("closed", "won", at(2026, 6, 20, 15, 0)),
     ]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 def test_saved_mapping_passed_back_and_permissions(org: dict[str, Any], tmp_path: Path) -> None:
@@ -221,4 +221,4 @@ def test_saved_mapping_passed_back_and_permissions(org: dict[str, Any], tmp_path
     assert (real["new"], real["by_stage"], real["created"]) == (
         dry["new"], dry["by_stage"], dry["created"]
     )  # fmt: skip
-    assert stays_verify() == []
+    assert caches_verify() == []

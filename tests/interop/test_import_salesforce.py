@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from loudou.analytics.stays import stays_verify
+from loudou.analytics.caches import caches_verify
 from loudou.interop.models import ExternalId
 from loudou.pipeline.models import Opportunity, OpportunityHistory
 
@@ -86,7 +86,7 @@ def test_opportunities_and_history_import_all_or_nothing(
     assert (won.stage.key, won.status, won.closed_on) == ("closed", "won", dt.date(2026, 10, 15))
     lost = Opportunity.objects.get(name="招商局HR")
     assert (lost.stage.key, lost.status) == ("project", "lost")
-    assert stays_verify() == []
+    assert caches_verify() == []
     assert ExternalId.objects.filter(source="salesforce", kind="opportunity").count() == 4
 
     # The same files again: nothing new, nothing changed.

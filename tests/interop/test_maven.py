@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from loudou.analytics.caches import caches_verify
 from loudou.analytics.selectors import funnel_snapshot
-from loudou.analytics.stays import stays_verify
 from loudou.core.cli import SystemActor
 from loudou.customers.models import Account
 from loudou.interop.models import ExternalId
@@ -117,7 +117,7 @@ def check_against_files(directory: Path, report: dict[str, Any]) -> None:
     for key, name in (("prospecting", "Prospecting"), ("engaging", "Engaging")):
         assert stages[key]["count"] == exp["by_stage"][name]
         assert Decimal(stages[key]["amount"]) == exp["open_amount"][name]
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 @pytest.mark.django_db
@@ -188,7 +188,7 @@ def test_reimport_creates_nothing(subset: Path) -> None:
         Branch.objects.count(),
         ExternalId.objects.count(),
     )
-    assert stays_verify() == []
+    assert caches_verify() == []
 
 
 @pytest.mark.django_db

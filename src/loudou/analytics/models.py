@@ -1,9 +1,14 @@
-"""Analytics reads opportunity history (DESIGN.md rule 3). Its only table is a cache derived from
-that history: the stays, maintained by the same service that writes history, rebuilt by
-`loudou analytics rebuild` and checked by `loudou analytics verify`."""
+"""Analytics reads opportunity history (DESIGN.md rule 3). Its tables are caches derived from
+that history: the stays and the state spans, maintained by the same service that writes history
+(in its transaction), rebuilt by `loudou analytics rebuild` and checked by
+`loudou analytics verify`."""
+
+import datetime as dt
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from loudou.core.money import money_field
 
 
 class StayOutcome(models.TextChoices):
@@ -56,3 +61,87 @@ class OpportunityStay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.opportunity_id} {self.stage_id} {self.entered_at:%Y-%m-%d}"
+
+
+#: `valid_to` of a span still in force. A date rather than NULL so that "in force at T" is one
+#: range (`valid_from <= T < valid_to`) that an index answers, for the past and for now alike.
+OPEN_ENDED = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+
+
+class StateSpan(models.Model):
+    """The tracked fields of one opportunity over [valid_from, valid_to): one span per history
+    row, ending where the opportunity's next history row begins (`OPEN_ENDED`: still in force).
+
+    The state of every deal at a moment T (the funnel as of T, the flow's two ends) is then one
+    index range instead of a "latest row per deal" search through the whole history. The
+    playbook is copied from the opportunity so a playbook's spans are read without a join.
+    Derived from history; never edited by hand."""
+
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity",
+        verbose_name=_("opportunity"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # the partial unique index below serves "this deal's current span"
+    )
+    playbook = models.ForeignKey(
+        "playbooks.Playbook",
+        verbose_name=_("playbook"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # leads the covering index below
+    )
+    stage = models.ForeignKey(
+        "playbooks.Stage",
+        verbose_name=_("stage"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    status = models.CharField(_("status"), max_length=10)
+    owner = models.ForeignKey(
+        "org.User",
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # read with the span, never searched by
+    )
+    amount = money_field(_("amount"))
+    probability = models.PositiveSmallIntegerField(_("probability (%)"))
+    close_date = models.DateField(_("expected close date"))
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_to = models.DateTimeField(_("valid to"))
+
+    class Meta:
+        verbose_name = _("state span")
+        verbose_name_plural = _("state spans")
+        ordering = ["opportunity", "valid_from", "id"]
+        indexes = [
+            # Covers the funnel and the flow. The spans still in force (valid_to = OPEN_ENDED)
+            # come out grouped by status, stage and probability, so the funnel sums them without
+            # a sort; spans that ended after T form one short range of valid_to.
+            models.Index(
+                fields=[
+                    "playbook",
+                    "valid_to",
+                    "status",
+                    "stage",
+                    "probability",
+                    "valid_from",
+                    "amount",
+                    "close_date",
+                    "opportunity",
+                ],
+                name="span_in_force",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["opportunity"],
+                condition=models.Q(valid_to=OPEN_ENDED),
+                name="span_one_current_per_opportunity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.opportunity_id} {self.valid_from:%Y-%m-%d %H:%M} → {self.valid_to:%Y-%m-%d}"

@@ -1,20 +1,22 @@
-"""Reads for the funnel. Everything here is computed from opportunity history (DESIGN.md rule 3)
-and restricted by the visibility rule."""
+"""Reads for the funnel. Everything here is computed from opportunity history (DESIGN.md rule 3),
+through the state spans derived from it, and restricted by the visibility rule."""
 
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db import connection
-from django.db.models import OuterRef, Subquery
+from django.db.models import BigIntegerField, Count, F, OuterRef, Subquery, Sum
+from django.db.models.functions import Cast, Round
 
+from loudou.analytics.models import OPEN_ENDED, StateSpan
+from loudou.analytics.rows import sees_every_opportunity
 from loudou.analytics.scope import narrow
 from loudou.core import clock
 from loudou.core.i18n import localized
 from loudou.customers.models import Account, AccountQualification
-from loudou.pipeline.models import Opportunity, OpportunityHistory, Status
-from loudou.playbooks.models import Playbook, StageKind
+from loudou.pipeline.models import Opportunity, Status
+from loudou.playbooks.models import Playbook, Stage, StageKind
 
 ZERO = Decimal("0.00")
 
@@ -46,6 +48,42 @@ class State(NamedTuple):
     owner_id: int
 
 
+def scoped_spans(
+    user: Any,
+    playbook_key: str,
+    *,
+    branch_ids: set[int] | None = None,
+    owner_id: int | None = None,
+    industry_id: int | None = None,
+) -> Any:
+    """The state spans of the visible opportunities of the playbook (any version) in scope. The
+    opportunities are joined only when the visibility rule or a filter needs them; otherwise the
+    playbook column of the spans suffices and a read stays inside the `span_in_force` index."""
+    playbook_ids = list(Playbook.objects.filter(key=playbook_key).values_list("pk", flat=True))
+    spans = StateSpan.objects.filter(playbook_id__in=playbook_ids).order_by()
+    filtered = branch_ids is not None or owner_id is not None or industry_id is not None
+    if sees_every_opportunity(user) and not filtered:
+        return spans
+    opps = narrow(
+        Opportunity.objects.visible_to(user),
+        branch_ids=branch_ids,
+        owner_id=owner_id,
+        industry_id=industry_id,
+    )
+    return spans.filter(opportunity_id__in=opps.values("pk"))
+
+
+def spans_in_force(user: Any, playbook_key: str, at: dt.datetime, **filters: Any) -> Any:
+    """The spans in force at `at` (`valid_from <= at < valid_to`) of the opportunities in scope
+    (`scoped_spans`): one per opportunity that existed then, an index range."""
+    return scoped_spans(user, playbook_key, **filters).filter(valid_to__gt=at, valid_from__lte=at)
+
+
+def stage_keys(playbook_key: str) -> dict[int, str]:
+    """Stage id → stage key for every version of the playbook (stages match by key)."""
+    return dict(Stage.objects.filter(playbook__key=playbook_key).values_list("pk", "key"))
+
+
 def states_at(
     user: Any,
     playbook_key: str,
@@ -54,40 +92,62 @@ def states_at(
     branch_ids: set[int] | None = None,
     owner_id: int | None = None,
     industry_id: int | None = None,
+    open_in: str | None = None,
 ) -> list[State]:
-    """For each visible opportunity of the playbook that existed at `at`, its history row in force
-    then (the latest with `valid_from <= at`)."""
-    latest = OpportunityHistory.objects.filter(
-        opportunity=OuterRef("pk"), valid_from__lte=at
-    ).order_by("-valid_from", "-id")
-    opps = Opportunity.objects.visible_to(user).filter(
-        playbook__key=playbook_key, created_at__lte=at
+    """For each visible opportunity of the playbook that existed at `at`, its tracked fields in
+    force then (its latest history row with `valid_from <= at`, read from the state spans).
+    `open_in`: only the deals open in the stage of that key."""
+    spans = spans_in_force(
+        user, playbook_key, at, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id
     )
-    opps = narrow(opps, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id)
-    fields = (
-        "opportunity_id",
-        "stage__key",
-        "status",
-        "amount",
-        "probability",
-        "close_date",
-        "owner_id",
-    )
-    if connection.vendor == "postgresql":
-        # DISTINCT ON keeps the newest row per opportunity in one sort. The correlated "latest
-        # row" subquery below, planned without statistics (right after a bulk import), became a
-        # nested loop over every history row: minutes instead of milliseconds.
-        rows = (
-            OpportunityHistory.objects.filter(valid_from__lte=at, opportunity__in=opps.values("pk"))
-            .order_by("opportunity_id", "-valid_from", "-id")
-            .distinct("opportunity_id")
-            .values_list(*fields)
+    keys = stage_keys(playbook_key)
+    if open_in is not None:
+        spans = spans.filter(
+            status=Status.OPEN, stage_id__in=[pk for pk, key in keys.items() if key == open_in]
         )
-    else:
-        ids = opps.annotate(row=Subquery(latest.values("id")[:1])).values("row")
-        # Plain tuples: building 2,000 model instances cost ten times the query itself.
-        rows = OpportunityHistory.objects.filter(id__in=ids).values_list(*fields)
-    return [State(*row) for row in rows]
+    # Plain tuples: building model instances cost ten times the query itself.
+    rows = spans.values_list(
+        "opportunity_id", "stage_id", "status", "amount", "probability", "close_date", "owner_id"
+    )
+    return [State(row[0], keys[row[1]], *row[2:]) for row in rows]
+
+
+def in_cents(column: str) -> Any:
+    """An amount column as whole cents in SQL: exact integer sums on every database (SQLite keeps
+    decimals as binary floats, whose sums drift)."""
+    return Cast(Round(F(column) * 100), BigIntegerField())
+
+
+def funnel_totals(
+    user: Any, playbook_key: str, at: dt.datetime, **filters: Any
+) -> dict[tuple[str, str], tuple[int, Decimal, Decimal]]:
+    """(stage key, status) → (deals, amount, weighted amount) of the deals in scope at `at`,
+    summed in SQL over the spans in force (grouped by probability too, so the weighted amount is
+    an exact sum of amount × probability / 100).
+
+    Two sums: the spans still in force today, which the `span_in_force` index hands over already
+    grouped (no sort, however many deals), and the spans that were in force at `at` but ended
+    since, a range of `valid_to` that is short for recent dates (empty for now)."""
+    keys = stage_keys(playbook_key)
+    spans = scoped_spans(user, playbook_key, **filters).filter(valid_from__lte=at)
+    parts = (
+        spans.filter(valid_to=OPEN_ENDED),
+        spans.filter(valid_to__gt=at, valid_to__lt=OPEN_ENDED),
+    )
+    totals: dict[tuple[str, str], tuple[int, Decimal, Decimal]] = {}
+    for part in parts:
+        rows = part.values_list("status", "stage_id", "probability").annotate(
+            deals=Count("*"), cents=Sum(in_cents("amount"))
+        )
+        for status, stage_id, probability, deals, cents in rows:
+            key = (keys[stage_id], status)
+            count, amount, weighted = totals.get(key, (0, ZERO, ZERO))
+            totals[key] = (
+                count + deals,
+                amount + Decimal(cents).scaleb(-2),
+                weighted + Decimal(cents * probability).scaleb(-4),
+            )
+    return totals
 
 
 def target_accounts_at(user: Any, at: dt.datetime, *, branch_ids: set[int] | None = None) -> int:
@@ -118,23 +178,27 @@ def funnel_snapshot(
     version count in the stage of the same key.
     """
     at = end_of_day(as_of) if as_of else clock.now()
-    rows = states_at(
-        user, playbook.key, at, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id
+    totals = funnel_totals(
+        user,
+        playbook.key,
+        at,
+        branch_ids=branch_ids,
+        owner_id=owner_id,
+        industry_id=industry_id,
     )
     counts: dict[str, int] = defaultdict(int)
     amounts: dict[str, Decimal] = defaultdict(lambda: ZERO)
     weighted: dict[str, Decimal] = defaultdict(lambda: ZERO)
     closed_count = {Status.WON: 0, Status.LOST: 0}
     closed_amount = {Status.WON: ZERO, Status.LOST: ZERO}
-    for row in rows:
-        if row.status == Status.OPEN:
-            key = row.stage_key
-            counts[key] += 1
-            amounts[key] += row.amount
-            weighted[key] += row.amount * row.probability / 100
+    for (key, status), (count, amount, weighted_amount) in totals.items():
+        if status == Status.OPEN:
+            counts[key] += count
+            amounts[key] += amount
+            weighted[key] += weighted_amount
         else:
-            closed_count[Status(row.status)] += 1
-            closed_amount[Status(row.status)] += row.amount
+            closed_count[Status(status)] += count
+            closed_amount[Status(status)] += amount
     stages = [
         {
             "key": stage.key,

@@ -560,8 +560,8 @@ def _load_table(path: Path, table: Table, rows: int, keys: NaturalKeys, progress
 
 
 def _finish(tables: list[Table]) -> None:
-    """Check every foreign key now, let new rows get fresh ids, check the stays cache."""
-    from loudou.analytics.stays import stays_verify
+    """Check every foreign key now, let new rows get fresh ids, check the analytics caches."""
+    from loudou.analytics.caches import caches_verify
 
     try:
         connection.check_constraints(table_names=[t.model._meta.db_table for t in tables])
@@ -573,10 +573,10 @@ def _finish(tables: list[Table]) -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
-    problems = stays_verify()
+    problems = caches_verify()
     if problems:
         raise DumpRefused(
-            _("The loaded stage stays disagree with the history: %(problems)s")
+            _("The loaded analytics caches disagree with the history: %(problems)s")
             % {"problems": "; ".join(problems[:5])}
         )
 

@@ -14,7 +14,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loudou.analytics.models import OpportunityStay
+from loudou.analytics.models import OPEN_ENDED, OpportunityStay, StateSpan
+from loudou.analytics.spans import SPAN_FIELDS
 from loudou.analytics.stays import _outcome
 from loudou.core import clock
 from loudou.core.errors import LoudouError
@@ -264,18 +265,20 @@ def _forecast(stage: Stage, status: str) -> str:
 def _insert_new(
     plan: Plan, actor: User, playbook: Playbook, ids: ExternalIds, progress: Progress
 ) -> int:
-    """Write the new deals, their history, stays, audit rows and external ids in bulk."""
+    """Write the new deals, their history, stays, state spans, audit rows and external ids in
+    bulk."""
     if not plan.new:
         return 0
     opportunity_ids = reserve_ids(Opportunity, len(plan.new))
-    opps, history, stays, audits, externals = (
+    opps, history, stays, spans, audits, externals = (
         Inserter(Opportunity, OPP_FIELDS),
         Inserter(OpportunityHistory, HISTORY_FIELDS),
         Inserter(OpportunityStay, STAY_FIELDS),
+        Inserter(StateSpan, SPAN_FIELDS),
         Inserter(AuditEvent, AUDIT_FIELDS),
         Inserter(ExternalId, EXTERNAL_FIELDS),
     )
-    inserters = (opps, history, stays, audits, externals)
+    inserters = (opps, history, stays, spans, audits, externals)
 
     opp_type = ContentType.objects.get_for_model(Opportunity).pk
     now = clock.now()
@@ -298,7 +301,8 @@ def _insert_new(
     }
     everything = ["stage", "status", "amount", "currency", "close_date", "probability", "owner",
                   "forecast_category"]  # fmt: skip
-    history_rows, stay_rows = batch["history"], batch["stays"]
+    history_rows, stay_rows, span_rows = batch["history"], batch["stays"], batch["spans"]
+    playbook_id = playbook.pk
     for (deal, steps), pk in zip(plan.new, opportunity_ids, strict=True):
         owner = plan.owners[deal.owner]
         account = plan.accounts[deal.account.strip()]
@@ -322,6 +326,7 @@ def _insert_new(
         )  # fmt: skip
         previous: tuple[Any, ...] | None = None
         open_stay: list[Any] | None = None
+        span: list[Any] | None = None
         currency, owner_id = deal.currency, owner.pk
         for at, stage, status, amount, close in steps:
             stage_id, order, probability, forecast = facts[(stage.pk, status)]
@@ -336,6 +341,11 @@ def _insert_new(
                 (pk, at, stage_id, status, amount, currency, close, probability, owner_id,
                  forecast, actor_id, "import", changed, reason)
             )  # fmt: skip
+            if span is not None:
+                span[9] = at
+                span_rows.append(tuple(span))
+            span = [pk, playbook_id, stage_id, status, owner_id, amount, probability, close, at,
+                    OPEN_ENDED]  # fmt: skip
             if open_stay is not None and (stage_id != open_stay[1] or status != Status.OPEN):
                 open_stay[4] = at
                 open_stay[5] = _outcome(open_stay[2], status, order)
@@ -346,6 +356,8 @@ def _insert_new(
             previous = key
         if open_stay is not None:
             stay_rows.append(tuple(open_stay))
+        if span is not None:
+            span_rows.append(tuple(span))
         batch["audits"].append(
             (now, actor_id, "opportunity.import", opp_type, str(pk), deal.name[:300], None,
              {"external_id": deal.external_id, "row": deal.row}, reason)
@@ -353,7 +365,7 @@ def _insert_new(
         batch["externals"].append((ids.source, "opportunity", deal.external_id, opp_type, pk, now))
         if len(batch["opps"]) >= 5000:
             _flush(batch, inserters, progress)
-            history_rows, stay_rows = batch["history"], batch["stays"]
+            history_rows, stay_rows, span_rows = batch["history"], batch["stays"], batch["spans"]
     _flush(batch, inserters, progress)
     sync_sequences(Opportunity)
     DATABASE_SECONDS.clear()
@@ -364,7 +376,7 @@ def _insert_new(
 def _flush(batch: dict[str, list[Any]], inserters: tuple[Inserter, ...], progress: Any) -> None:
     done = len(batch["opps"])
     for key, inserter in zip(
-        ("opps", "history", "stays", "audits", "externals"), inserters, strict=True
+        ("opps", "history", "stays", "spans", "audits", "externals"), inserters, strict=True
     ):
         inserter.write(batch[key])
         batch[key] = []

@@ -148,10 +148,13 @@ def history_write(
     opp: Opportunity, *, actor: Any, action: str, changed: list[str], reason: str, at: Any
 ) -> OpportunityHistory:
     """Append the opportunity's tracked fields as they are from `at` on, and bring the stays
-    (the analytics cache derived from history) up to it in the same transaction."""
+    and the state spans (the analytics caches derived from history) up to it in the same
+    transaction."""
+    from loudou.analytics.spans import span_apply
     from loudou.analytics.stays import stay_apply
 
     stay_apply(opportunity_id=opp.pk, stage=opp.stage, status=opp.status, at=at)
+    span_apply(opp, at=at)
     return OpportunityHistory.objects.create(
         opportunity=opp,
         valid_from=at,

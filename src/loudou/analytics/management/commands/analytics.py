@@ -5,23 +5,30 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loudou.analytics.stays import stays_rebuild, stays_verify
+from loudou.analytics.caches import caches_rebuild, caches_verify
 
 
 class Command(BaseCommand):
-    help = "Rebuild the stage stays from history, or verify them (and current fields) against it."
+    help = (
+        "Rebuild the analytics caches (stage stays, state spans) from history, or verify them "
+        "(and the current fields) against it."
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        sub.add_parser("rebuild", help="Recompute the stays from the whole history.")
-        sub.add_parser("verify", help="Compare the stays and the current fields with history.")
+        sub.add_parser("rebuild", help="Recompute the stays and spans from the whole history.")
+        sub.add_parser(
+            "verify", help="Compare the stays, the spans and the current fields with history."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "rebuild":
-            count = stays_rebuild()
-            self.stdout.write(f"stays rebuilt from history: {count}")
+            counts = caches_rebuild()
+            self.stdout.write(
+                f"rebuilt from history: {counts['stays']} stays, {counts['spans']} state spans"
+            )
             return
-        problems = stays_verify()
+        problems = caches_verify()
         if problems:
             for problem in problems:
                 self.stderr.write(problem)
