@@ -17,6 +17,7 @@ from loudou.analytics.selectors import end_of_day, states_at
 from loudou.core import clock
 from loudou.core.errors import ValidationFailed
 from loudou.pipeline import services as ps
+from loudou.pipeline.models import OpportunityHistory
 from tests.conftest import INTENT_EVIDENCE, PRELIMINARY_LINES
 
 Q2 = {"date_from": dt.date(2026, 4, 1), "date_to": dt.date(2026, 6, 30)}
@@ -250,6 +251,53 @@ def won_deals(walker, org):
             walker.to(opp, "closed")
 
 
+def walked_flow(playbook, start_at, end_at, w_from, w_to):
+    """The flow's buckets by the module docstring's walk, deal by deal in plain Python over the
+    history rows themselves (no spans, no numpy): the reference the vectorised walk must equal."""
+    buckets = {b: [0, Decimal("0.00")] for b in BUCKETS}
+
+    def add(bucket, value):
+        buckets[bucket][0] += 1
+        buckets[bucket][1] += value
+
+    rows = OpportunityHistory.objects.filter(
+        opportunity__playbook__key=playbook.key, valid_from__lte=end_at
+    ).order_by("opportunity_id", "valid_from", "id")
+    per_deal = {}
+    for row in rows:
+        per_deal.setdefault(row.opportunity_id, []).append(row)
+    for history in per_deal.values():
+        before = [r for r in history if r.valid_from <= start_at]
+        s = before[-1] if before else None
+        walk = [r for r in history if r.valid_from > start_at]
+
+        def in_pipeline(r):
+            return r.status == "open" and w_from <= r.close_date <= w_to
+
+        inside = in_start = s is not None and in_pipeline(s)
+        was_open = s is not None and s.status == "open"
+        entry = exit_ = None
+        for r in walk:
+            now_in = in_pipeline(r)
+            won_here = r.status == "won" and was_open and w_from <= r.close_date <= w_to
+            if (now_in or won_here) and not inside and entry is None:
+                entry = r.amount
+            was_open = r.status == "open"
+            if inside and not now_in:
+                exit_ = r.amount
+            inside = now_in
+        if not in_start and entry is None:
+            continue
+        base = s.amount if in_start else entry
+        add("start" if in_start else "created" if s is None else "pulled_in", base)
+        last = walk[-1] if walk else s
+        final = exit_ if not inside and last.status == "open" else last.amount
+        add("end" if inside else "pushed_out" if last.status == "open" else last.status, final)
+        buckets["amount_change"][1] += final - base
+    buckets["amount_change"][0] = 0
+    return {b: tuple(v) for b, v in buckets.items()}
+
+
 def pipeline_at(user, playbook, moment, w_from, w_to):
     states = states_at(user, playbook.key, moment)
     inside = [s for s in states if s.status == "open" and w_from <= s.close_date <= w_to]
@@ -340,6 +388,8 @@ def test_flow_parts_add_up(walker, org, playbook, won_deals, deals, periods):
             assert flow[bucket]["count"] >= 0
             if bucket != "amount_change":
                 assert flow[bucket]["amount"] >= 0
+        walked = walked_flow(playbook, start_of_day(date_from), end_of_day(date_to), w_from, w_to)
+        assert {b: (flow[b]["count"], flow[b]["amount"]) for b in BUCKETS} == walked
 
 
 def test_a_deal_won_early_counts_as_pulled_in_and_won(walker, org, playbook):

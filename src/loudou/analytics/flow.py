@@ -42,19 +42,18 @@ funnel snapshot; amounts are summed as they are recorded, whatever their currenc
 """
 
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+from django.db.models import Case, Count, IntegerField, Q, Sum, When
 from django.utils.translation import gettext as _
 
-from loudou.analytics.scope import narrow
-from loudou.analytics.selectors import State, end_of_day, states_at
+from loudou.analytics.rows import columns, moment
+from loudou.analytics.selectors import end_of_day, in_cents, scoped_spans
 from loudou.core.errors import ValidationFailed
-from loudou.pipeline.models import Opportunity, OpportunityHistory, Status
+from loudou.pipeline.models import Status
 from loudou.playbooks.models import Playbook
-
-ZERO = Decimal("0.00")
 
 #: The buckets in the order of the waterfall.
 BUCKETS = ("start", "created", "pulled_in", "pushed_out", "amount_change", "won", "lost", "end")
@@ -84,8 +83,10 @@ def pipeline_flow(
     {"count", "amount"} with a positive amount except amount_change, which carries its sign and
     a count of 0.
 
-    Two queries: the states at the start (as the funnel snapshot reads them) and every history
-    row in (start, end] of the deals in scope, walked in Python.
+    Two queries over the state spans (the history rows with the moment each was replaced): the
+    count and sum of the deals in the pipeline at the start and unchanged to the end, summed in
+    SQL; and, for every deal that changed during the period, its state at the start and its
+    history rows in (start, end], read as numpy columns and walked vectorised, in whole cents.
     """
     if date_to < date_from:
         raise ValidationFailed(
@@ -103,94 +104,26 @@ def pipeline_flow(
         )
     start_at, end_at = start_of_day(date_from), end_of_day(date_to)
 
-    def in_pipeline(status: str, close_date: dt.date) -> bool:
-        return status == Status.OPEN and w_from <= close_date <= w_to
-
-    starts: dict[int, State] = {
-        s.opportunity_id: s
-        for s in states_at(
-            user,
-            playbook.key,
-            start_at,
-            branch_ids=branch_ids,
-            owner_id=owner_id,
-            industry_id=industry_id,
-        )
-    }
-    opps = Opportunity.objects.visible_to(user).filter(
-        playbook__key=playbook.key, created_at__lte=end_at
-    )
-    opps = narrow(opps, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id)
-    changes: dict[int, list[tuple[str, Decimal, dt.date]]] = defaultdict(list)
-    rows = (
-        OpportunityHistory.objects.filter(
-            opportunity__in=opps.values("pk"), valid_from__gt=start_at, valid_from__lte=end_at
-        )
-        .order_by("opportunity_id", "valid_from", "id")
-        .values_list("opportunity_id", "status", "amount", "close_date")
-    )
-    for opp_id, status, amount, close_date in rows:
-        changes[opp_id].append((status, amount, close_date))
-
+    spans = scoped_spans(
+        user, playbook.key, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id
+    ).filter(valid_to__gt=start_at, valid_from__lte=end_at)
+    # Deals in the pipeline at the start and unchanged until after the end: the same at both
+    # ends, so only their count and sum are needed (most of the pipeline, summed in SQL).
+    steady = spans.filter(
+        valid_from__lte=start_at,
+        valid_to__gt=end_at,
+        status=Status.OPEN,
+        close_date__gte=w_from,
+        close_date__lte=w_to,
+    ).aggregate(deals=Count("*"), cents=Sum(in_cents("amount")))
     count = dict.fromkeys(BUCKETS, 0)
-    amount = dict.fromkeys(BUCKETS, ZERO)
-
-    def add(bucket: str, value: Decimal) -> None:
-        count[bucket] += 1
-        amount[bucket] += value
-
-    for opp_id in starts.keys() | changes.keys():
-        s = starts.get(opp_id)
-        in_start = s is not None and in_pipeline(s.status, s.close_date)
-        walk = changes.get(opp_id, [])
-        inside = in_start
-        entry: Decimal | None = None  # amount when it first came into the pipeline
-        exit_: Decimal | None = None  # amount when it last left it
-        was_open = s is not None and s.status == Status.OPEN
-        for status, value, close_date in walk:
-            now_in = in_pipeline(status, close_date)
-            if now_in and not inside and entry is None:
-                entry = value
-            # A deal won early closes inside the window at the moment it is won (winning sets
-            # the close date to the win date): it came into the window's pipeline and was won
-            # there, so it counts as pulled in (or created) and won, and "won" equals bookings.
-            won_here = status == Status.WON and was_open and w_from <= close_date <= w_to
-            if won_here and not inside and entry is None:
-                entry = value
-            was_open = status == Status.OPEN
-            if inside and not now_in:
-                exit_ = value
-            inside = now_in
-        if not in_start and entry is None:
-            continue  # never in the pipeline during the period
-        if in_start:
-            assert s is not None
-            add("start", s.amount)
-            base = s.amount
-        else:
-            assert entry is not None
-            add("created" if s is None else "pulled_in", entry)
-            base = entry
-        if walk:
-            end_status, end_amount, _close = walk[-1]
-        else:
-            assert s is not None  # in the pipeline at the start and unchanged since
-            end_status, end_amount = s.status, s.amount
-        if inside:
-            add("end", end_amount)
-            final = end_amount
-        elif end_status == Status.WON:
-            add("won", end_amount)
-            final = end_amount
-        elif end_status == Status.LOST:
-            add("lost", end_amount)
-            final = end_amount
-        else:
-            assert exit_ is not None
-            add("pushed_out", exit_)
-            final = exit_
-        amount["amount_change"] += final - base
-
+    amount = dict.fromkeys(BUCKETS, 0)  # in cents until the end
+    count["start"] = count["end"] = steady["deals"]
+    amount["start"] = amount["end"] = steady["cents"] or 0
+    # Every other deal that existed during the period changed in it: its span at the start (the
+    # one ending inside the period) and its spans starting inside it.
+    moving = spans.filter(Q(valid_from__gt=start_at) | Q(valid_to__lte=end_at))
+    _walk(moving, start_at, w_from, w_to, count, amount)
     result: dict[str, Any] = {
         "from": date_from,
         "to": date_to,
@@ -199,9 +132,85 @@ def pipeline_flow(
     for bucket in BUCKETS:
         result[bucket] = {
             "count": 0 if bucket == "amount_change" else count[bucket],
-            "amount": amount[bucket],
+            "amount": Decimal(int(amount[bucket])).scaleb(-2),
         }
     return result
+
+
+_OPEN, _WON, _LOST = 0, 1, 2
+
+
+def _walk(
+    moving: Any,
+    start_at: dt.datetime,
+    w_from: dt.date,
+    w_to: dt.date,
+    count: dict[str, int],
+    amount: dict[str, int],
+) -> None:
+    """Classify the deals of `moving` (each deal's span at the start, if it existed then, and its
+    spans starting in the period) into the buckets, adding to `count` and `amount` (cents).
+
+    The walk of the module docstring, vectorised over the spans in (deal, valid_from, id) order:
+    each span is compared with the one before it of the same deal (the span at the start comes
+    first; a deal created in the period starts outside the pipeline)."""
+    status_code = Case(
+        When(status=Status.OPEN, then=_OPEN),
+        When(status=Status.WON, then=_WON),
+        default=_LOST,
+        output_field=IntegerField(),
+    )
+    in_window = Case(
+        When(close_date__gte=w_from, close_date__lte=w_to, then=1),
+        default=0,
+        output_field=IntegerField(),
+    )
+    deal, valid_from, row_id, status, cents, window = columns(
+        moving, "opportunity_id", "valid_from", "id", status_code, in_cents("amount"), in_window
+    )
+    if not deal.size:
+        return
+    order = np.lexsort((row_id, valid_from, deal))
+    deal, status, cents = deal[order], status[order], cents[order]
+    window, at_start = window[order] == 1, valid_from[order] <= moment(start_at)
+    is_open = status == _OPEN
+    now_in = is_open & window
+    first = np.r_[True, deal[1:] != deal[:-1]]  # the deal's first span
+    starts = np.flatnonzero(first)
+    last = np.r_[starts[1:], deal.size] - 1
+    # The state before each span: the deal's previous span, or outside for its first one.
+    inside_before = np.r_[False, now_in[:-1]] & ~first
+    open_before = np.r_[False, is_open[:-1]] & ~first
+    change = ~at_start
+    # A deal won early closes inside the window at the moment it is won (winning sets the close
+    # date to the win date): it came into the window's pipeline and was won there, so it counts
+    # as pulled in (or created) and won, and "won" equals bookings.
+    won_here = (status == _WON) & open_before & window
+    comes_in = change & ~inside_before & (now_in | won_here)
+    goes_out = change & inside_before & ~now_in
+    index = np.arange(deal.size)
+    entry = np.minimum.reduceat(np.where(comes_in, index, deal.size), starts)  # first, per deal
+    exit_ = np.maximum.reduceat(np.where(goes_out, index, -1), starts)  # last, per deal
+    existed = at_start[starts]
+    in_start = existed & now_in[starts]
+    has_entry = entry < deal.size
+    counted = in_start | has_entry  # the others were never in the pipeline during the period
+    base = np.where(in_start, cents[starts], cents[np.minimum(entry, deal.size - 1)])
+    inside_end, end_status, end_cents = now_in[last], status[last], cents[last]
+    final = np.where(inside_end | (end_status != _OPEN), end_cents, cents[np.maximum(exit_, 0)])
+
+    def add(bucket: str, mask: Any, values: Any) -> None:
+        count[bucket] += int(mask.sum())
+        amount[bucket] += int(values[mask].sum())
+
+    add("start", counted & in_start, base)
+    add("created", counted & ~in_start & ~existed, base)
+    add("pulled_in", counted & ~in_start & existed, base)
+    add("end", counted & inside_end, final)
+    add("won", counted & ~inside_end & (end_status == _WON), final)
+    add("lost", counted & ~inside_end & (end_status == _LOST), final)
+    add("pushed_out", counted & ~inside_end & (end_status == _OPEN), final)
+    amount["amount_change"] += int((final - base)[counted].sum())
 
 
 def flow_balances(flow: dict[str, Any]) -> bool:
