@@ -61,7 +61,7 @@ from loudou.analytics.forecast import (  # noqa: E402
     PeriodDeals,
     forecast,
     parse_period,
-    period_deals,
+    period_weighted,
     simulate,
 )
 from loudou.analytics.models import OpportunityStay  # noqa: E402
@@ -756,9 +756,9 @@ def main() -> None:
              lambda: pipeline_flow(everyone, pb, date_from=FLOW_FROM, date_to=FLOW_TO),
              lambda: duck_flow(con, pb, FLOW_FROM, FLOW_TO), loudou_flow),
             (f"forecast {PERIOD}, weighted",
-             lambda: period_deals(scope, period),
+             lambda: period_weighted(scope, period),
              lambda: duck_weighted(con, pb, period),
-             lambda d: (d.booked, d.weighted, len(d.amounts))),
+             lambda d: d),
             (f"forecast {PERIOD}, 10,000 simulated runs", lambda: forecast(scope, period),
              lambda: duck_forecast(con, pb, period),
              lambda f: (Decimal(f["booked"]), Decimal(f["weighted"]),

@@ -19,6 +19,7 @@ from loudou.analytics.forecast import (
     forecast,
     parse_period,
     period_deals,
+    period_weighted,
     plan,
     simulate,
     targets_view,
@@ -152,6 +153,13 @@ def test_booked_and_weighted_are_exact(deals, org, playbook):
     )
     march = forecast(scope_of(org["manager"], playbook), parse_period("2026-03"), runs=10)
     assert (march["booked"], march["weighted"]) == ("0.00", "650000.005")
+    # The SQL sums the pages use give the same figures.
+    assert period_weighted(scope_of(org["manager"], playbook), Q1) == (
+        Decimal("1000000.00"),
+        Decimal("1865000.005"),
+        6,
+    )
+    assert period_weighted(scope_of(org["sh_manager"], playbook), Q1) == (0, 0, 0)
 
 
 def test_another_branch_manager_sees_zeros(deals, targets, org, playbook):

@@ -4,7 +4,7 @@ The dashboard answers a seller's (or a manager's, for their branches) morning qu
 open in each stage and what each deal needs next, which activities are overdue, which key dates
 come soon, which deals stall, which 立项 requests wait, and where the month and the quarter stand
 against the target. Every figure comes from the selectors the rest of loudou uses (the board's
-columns and cards, `velocity.stalled`, the forecast's `period_deals` and `scope_target`), so the
+columns and cards, `velocity.stalled`, the forecast's `period_weighted` and `scope_target`), so the
 dashboard never disagrees with the board, `loudou stalled` or `loudou targets`.
 
 Each read costs a fixed number of queries, whatever the number of deals.
@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from loudou.analytics.forecast import Period, parse_period, period_deals, scope_target
+from loudou.analytics.forecast import Period, parse_period, period_weighted, scope_target
 from loudou.analytics.scope import Scope
 from loudou.analytics.selectors import end_of_day, states_at
 from loudou.analytics.velocity import stalled
@@ -272,13 +272,13 @@ def target_progress(scope: DashboardScope, period: Period) -> TargetProgress:
     """Target, won and weighted forecast of `period` for the scope: the user's own target in
     "mine", the branch's (or the company's for those who see everything) in "branch"."""
     s = scope.analytics
-    deals = period_deals(s, period)
+    booked, weighted, open_deals = period_weighted(s, period)
     return TargetProgress(
         period=period,
         target=scope_target(s, period),
-        won=deals.booked,
-        weighted=deals.weighted,
-        open_deals=len(deals.amounts),
+        won=booked,
+        weighted=weighted,
+        open_deals=open_deals,
     )
 
 
@@ -310,18 +310,15 @@ def stage_deals_at(
     `funnel_snapshot` for the same scope: how many, and the `limit` largest with the amount,
     close date and owner they had then. Three queries."""
     at = end_of_day(as_of) if as_of else clock.now()
-    rows = [
-        r
-        for r in states_at(
-            user,
-            playbook.key,
-            at,
-            branch_ids=branch_ids,
-            owner_id=owner_id,
-            industry_id=industry_id,
-        )
-        if r.status == Status.OPEN and r.stage_key == stage_key
-    ]
+    rows = states_at(
+        user,
+        playbook.key,
+        at,
+        branch_ids=branch_ids,
+        owner_id=owner_id,
+        industry_id=industry_id,
+        open_in=stage_key,
+    )
     rows.sort(key=lambda r: (-r.amount, r.opportunity_id))
     shown = rows[:limit]
     opps = Opportunity.objects.select_related("account", "stage").in_bulk(
