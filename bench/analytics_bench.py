@@ -9,8 +9,8 @@ same rows in the same run, with a check that the two results are equal.
 1. Builds a deterministic company in an EMPTY database (`LOUDOU_VAR_DIR` / `DATABASE_URL`): one
    branch, 20 sellers, 500 accounts (bench/import_bench.py's setup), then S = 100,000 deals
    (L = 1,000,000) on the project-funnel playbook through the importer's bulk path
-   (`importer.import_parsed`, which writes opportunities, history and stays exactly as loudou
-   keeps them), in chunks of 50,000. Deals are created over the two years before NOW, move
+   (`importer.import_parsed`, which writes opportunities, history, stays and state spans exactly
+   as loudou keeps them), in chunks of 50,000. Deals are created over the two years before NOW, move
    through the open stages with skips, steps back, losses at every stage, wins, amount changes
    and moved close dates: about 3.8 history rows and 3 stays a deal. Deals whose next move
    would come after NOW are still open; a few go quiet (stalled, close date past).

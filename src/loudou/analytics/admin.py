@@ -1,8 +1,9 @@
-"""Admin for the analytics cache: stays are derived from history, so they are read-only."""
+"""Admin for the analytics caches: stays and state spans are derived from history, so they are
+read-only."""
 
 from django.contrib import admin
 
-from loudou.analytics.models import OpportunityStay
+from loudou.analytics.models import OpportunityStay, StateSpan
 from loudou.core.admin import ReadOnlyAdmin
 
 
@@ -16,3 +17,15 @@ class OpportunityStayAdmin(ReadOnlyAdmin):
     list_select_related = ("opportunity", "stage")
     date_hierarchy = "entered_at"
     ordering = ("-entered_at", "-id")
+
+
+@admin.register(StateSpan)
+class StateSpanAdmin(ReadOnlyAdmin):
+    """State spans: rebuilt with `loudou analytics rebuild`, checked with `loudou analytics
+    verify`."""
+
+    list_display = ("opportunity", "stage", "status", "amount", "valid_from", "valid_to")
+    list_filter = ("status", "playbook")
+    search_fields = ("opportunity__name",)
+    list_select_related = ("opportunity", "stage")
+    ordering = ("-valid_from", "-id")
