@@ -49,6 +49,7 @@ import numpy as np
 from django.db.models import Case, Count, IntegerField, Q, Sum, When
 from django.utils.translation import gettext as _
 
+from loudou.analytics.models import OPEN_ENDED
 from loudou.analytics.rows import columns, moment
 from loudou.analytics.selectors import end_of_day, in_cents, scoped_spans
 from loudou.core.errors import ValidationFailed
@@ -83,9 +84,9 @@ def pipeline_flow(
     {"count", "amount"} with a positive amount except amount_change, which carries its sign and
     a count of 0.
 
-    Two queries over the state spans (the history rows with the moment each was replaced): the
+    Three queries over the state spans (the history rows with the moment each was replaced): the
     count and sum of the deals in the pipeline at the start and unchanged to the end, summed in
-    SQL; and, for every deal that changed during the period, its state at the start and its
+    SQL (two ranges of the index); and, for every deal that changed during the period, its state at the start and its
     history rows in (start, end], read as numpy columns and walked vectorised, in whole cents.
     """
     if date_to < date_from:
@@ -104,25 +105,35 @@ def pipeline_flow(
         )
     start_at, end_at = start_of_day(date_from), end_of_day(date_to)
 
-    spans = scoped_spans(
+    scoped = scoped_spans(
         user, playbook.key, branch_ids=branch_ids, owner_id=owner_id, industry_id=industry_id
-    ).filter(valid_to__gt=start_at, valid_from__lte=end_at)
+    )
     # Deals in the pipeline at the start and unchanged until after the end: the same at both
-    # ends, so only their count and sum are needed (most of the pipeline, summed in SQL).
-    steady = spans.filter(
+    # ends, so only their count and sum are needed (most of the pipeline, summed in SQL). Two
+    # sums, each a short range of the `span_in_force` index: the open spans still in force, and
+    # the open spans that ended after the period.
+    count = dict.fromkeys(BUCKETS, 0)
+    amount = dict.fromkeys(BUCKETS, 0)  # in cents until the end
+    # (Each sum names its own range of valid_to: given a wider one too, SQLite scans that.)
+    unchanged = scoped.filter(
         valid_from__lte=start_at,
-        valid_to__gt=end_at,
         status=Status.OPEN,
         close_date__gte=w_from,
         close_date__lte=w_to,
-    ).aggregate(deals=Count("*"), cents=Sum(in_cents("amount")))
-    count = dict.fromkeys(BUCKETS, 0)
-    amount = dict.fromkeys(BUCKETS, 0)  # in cents until the end
-    count["start"] = count["end"] = steady["deals"]
-    amount["start"] = amount["end"] = steady["cents"] or 0
+    )
+    for steady in (
+        unchanged.filter(valid_to=OPEN_ENDED),
+        unchanged.filter(valid_to__gt=end_at, valid_to__lt=OPEN_ENDED),
+    ):
+        sums = steady.aggregate(deals=Count("*"), cents=Sum(in_cents("amount")))
+        for bucket in ("start", "end"):
+            count[bucket] += sums["deals"]
+            amount[bucket] += sums["cents"] or 0
     # Every other deal that existed during the period changed in it: its span at the start (the
     # one ending inside the period) and its spans starting inside it.
-    moving = spans.filter(Q(valid_from__gt=start_at) | Q(valid_to__lte=end_at))
+    moving = scoped.filter(valid_to__gt=start_at, valid_from__lte=end_at).filter(
+        Q(valid_from__gt=start_at) | Q(valid_to__lte=end_at)
+    )
     _walk(moving, start_at, w_from, w_to, count, amount)
     result: dict[str, Any] = {
         "from": date_from,
