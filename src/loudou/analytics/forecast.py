@@ -30,9 +30,9 @@ from django.db.models import Count, Max, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
-from loudou.analytics.models import OPEN_ENDED, OpportunityStay, StayOutcome
+from loudou.analytics.models import OpportunityStay, StayOutcome
 from loudou.analytics.scope import Scope
-from loudou.analytics.selectors import in_cents, scoped_spans
+from loudou.analytics.selectors import current_spans, in_cents, scoped_spans
 from loudou.core.i18n import is_chinese, localized
 from loudou.org.access import branch_subtree_ids, managed_branch_ids
 from loudou.org.models import Branch, Target, TargetScope, User
@@ -155,7 +155,7 @@ def period_weighted(scope: Scope, period: Period) -> tuple[Decimal, Decimal, int
     rows = (
         scoped_spans(scope.actor, scope.playbook.key, **scope.filters())
         .filter(
-            valid_to=OPEN_ENDED,
+            current_spans(),
             status=Status.OPEN,
             close_date__gte=period.start,
             close_date__lte=period.end,

@@ -6,7 +6,8 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db.models import BigIntegerField, Count, F, OuterRef, Subquery, Sum
+from django.db import connection
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Cast, Round
 
 from loudou.analytics.models import OPEN_ENDED, StateSpan
@@ -79,6 +80,16 @@ def spans_in_force(user: Any, playbook_key: str, at: dt.datetime, **filters: Any
     return scoped_spans(user, playbook_key, **filters).filter(valid_to__gt=at, valid_from__lte=at)
 
 
+def current_spans() -> Q:
+    """The condition "still in force" for a read of the `span_in_force` index. On PostgreSQL it
+    is written as a range (`>=`; nothing lies beyond OPEN_ENDED) so that the planner reads the
+    covering index instead of the partial unique index on current spans, whose rows it would
+    then fetch one by one (38 ms against 5 ms for the weighted forecast at 100k deals)."""
+    if connection.vendor == "postgresql":
+        return Q(valid_to__gte=OPEN_ENDED)
+    return Q(valid_to=OPEN_ENDED)
+
+
 def stage_keys(playbook_key: str) -> dict[int, str]:
     """Stage id → stage key for every version of the playbook (stages match by key)."""
     return dict(Stage.objects.filter(playbook__key=playbook_key).values_list("pk", "key"))
@@ -131,7 +142,7 @@ def funnel_totals(
     keys = stage_keys(playbook_key)
     spans = scoped_spans(user, playbook_key, **filters).filter(valid_from__lte=at)
     parts = (
-        spans.filter(valid_to=OPEN_ENDED),
+        spans.filter(current_spans()),
         spans.filter(valid_to__gt=at, valid_to__lt=OPEN_ENDED),
     )
     totals: dict[tuple[str, str], tuple[int, Decimal, Decimal]] = {}
