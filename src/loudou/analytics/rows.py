@@ -200,9 +200,10 @@ def seconds(moments: Moments) -> npt.NDArray[np.float64]:
 def days_between(
     start: Moments | np.datetime64, end: Moments | np.datetime64
 ) -> npt.NDArray[np.float64]:
-    """Days from `start` to `end`, never negative (NaN where either is NaT): equal to
-    `velocity.days_between` on the same datetimes to the last bit, because the difference is taken
-    in whole microseconds before any rounding. Ties stay ties."""
+    """Days from `start` to `end`, never negative (a clock skew in imported data counts as zero,
+    not as negative time; NaN where either is NaT): equal to
+    `max(0, (end - start).total_seconds() / 86400)` on the same datetimes to the last bit, because
+    the difference is taken in whole microseconds before any rounding. Ties stay ties."""
     micros = (end.astype("datetime64[us]") - start.astype("datetime64[us]")).view(np.int64)
     days = np.where(np.isnat(start) | np.isnat(end), np.nan, micros / 1e6 / 86_400.0)
     return np.maximum(days, 0.0)
@@ -228,12 +229,23 @@ def sees_every_opportunity(user: Any) -> bool:
     return bool(getattr(user, "sees_everything", False)) and managed_branch_ids(user) is None
 
 
+def unrestricted(
+    user: Any,
+    *,
+    branch_ids: set[int] | None = None,
+    owner_id: int | None = None,
+    industry_id: int | None = None,
+) -> bool:
+    """True when a question about a playbook covers every deal of it: no branch, owner or
+    industry asked for, and a `user` who sees every opportunity. Then a read of a cache (stays,
+    spans) needs no `IN (deals)` check: the playbook's rows are exactly the scope's."""
+    unfiltered = branch_ids is None and owner_id is None and industry_id is None
+    return unfiltered and sees_every_opportunity(user)
+
+
 def whole_playbook(scope: Any) -> bool:
-    """True when `scope` (an `analytics.scope.Scope`) is every deal of its playbook: no branch,
-    owner or industry asked for, and an actor who sees every opportunity. Then the stays in the
-    playbook's stages are exactly the stays of the scope's deals, with no `IN (deals)` to check."""
-    unfiltered = scope.branch_ids is None and scope.owner_id is None and scope.industry_id is None
-    return unfiltered and sees_every_opportunity(scope.actor)
+    """`unrestricted` for an `analytics.scope.Scope`."""
+    return unrestricted(scope.actor, **scope.filters())
 
 
 def stages_by_id(playbook: Playbook, stage_ids: npt.NDArray[np.int64]) -> dict[int, Stage]:

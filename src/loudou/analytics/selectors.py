@@ -11,7 +11,7 @@ from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, S
 from django.db.models.functions import Cast, Round
 
 from loudou.analytics.models import OPEN_ENDED, StateSpan
-from loudou.analytics.rows import sees_every_opportunity
+from loudou.analytics.rows import unrestricted
 from loudou.analytics.scope import narrow
 from loudou.core import clock
 from loudou.core.i18n import localized
@@ -62,15 +62,10 @@ def scoped_spans(
     playbook column of the spans suffices and a read stays inside the `span_in_force` index."""
     playbook_ids = list(Playbook.objects.filter(key=playbook_key).values_list("pk", flat=True))
     spans = StateSpan.objects.filter(playbook_id__in=playbook_ids).order_by()
-    filtered = branch_ids is not None or owner_id is not None or industry_id is not None
-    if sees_every_opportunity(user) and not filtered:
+    filters = {"branch_ids": branch_ids, "owner_id": owner_id, "industry_id": industry_id}
+    if unrestricted(user, **filters):
         return spans
-    opps = narrow(
-        Opportunity.objects.visible_to(user),
-        branch_ids=branch_ids,
-        owner_id=owner_id,
-        industry_id=industry_id,
-    )
+    opps = narrow(Opportunity.objects.visible_to(user), **filters)
     return spans.filter(opportunity_id__in=opps.values("pk"))
 
 

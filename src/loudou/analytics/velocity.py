@@ -36,15 +36,8 @@ from loudou.playbooks.models import Playbook, StageKind
 
 FloatArray = npt.NDArray[np.float64]
 
-SECONDS_PER_DAY = 86_400.0
 # Survival products such as 3/4 × 2/3 land a hair above or below 0.5 in floating point.
 _HALF = 0.5 + 1e-9
-
-
-def days_between(start: dt.datetime, end: dt.datetime) -> float:
-    """Days from `start` to `end`, as a float (never negative: a clock skew in imported data
-    counts as zero rather than as negative time)."""
-    return max(0.0, (end - start).total_seconds() / SECONDS_PER_DAY)
 
 
 def percentiles(durations: npt.ArrayLike) -> tuple[float | None, float | None]:
