@@ -229,8 +229,9 @@ def test_chinese_headers_and_file_name(deals: dict[str, Any], client_for: Any) -
         assert chinese in header
     assert "Opportunity" not in header and "Amount" not in header
     disposition = response["Content-Disposition"]
-    assert disposition.startswith(f'attachment; filename="export-{TODAY.isoformat()}.csv"')
-    assert f"filename*=UTF-8''%E5%95%86%E6%9C%BA-{TODAY.isoformat()}.csv" in disposition
+    today = clock.today()  # the installation's date (Asia/Shanghai), not the machine's
+    assert disposition.startswith(f'attachment; filename="export-{today.isoformat()}.csv"')
+    assert f"filename*=UTF-8''%E5%95%86%E6%9C%BA-{today.isoformat()}.csv" in disposition
     sheet = xlsx_sheet(client_for("seller", "zh-hans").get("/opportunities/?export=xlsx"))
     assert sheet.title == "商机"
     assert sheet["B1"].value == "商机" and sheet["B1"].font.b
@@ -239,7 +240,7 @@ def test_chinese_headers_and_file_name(deals: dict[str, Any], client_for: Any) -
 def test_english_file_name(deals: dict[str, Any], client_for: Any) -> None:
     response = client_for("seller").get("/opportunities/?export=xlsx")
     assert response["Content-Disposition"] == (
-        f'attachment; filename="opportunities-{TODAY.isoformat()}.xlsx"'
+        f'attachment; filename="opportunities-{clock.today().isoformat()}.xlsx"'
     )
     assert response["Cache-Control"] == "private, no-store"
 
