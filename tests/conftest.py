@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.utils import translation
+from django.utils import timezone, translation
 
 from loudou.customers.credit_code import check_character
 from loudou.customers.services import account_create, contact_create
@@ -150,7 +150,7 @@ class Walker:
         self.account = account
 
     def create(self, name: str = "财务共享平台", amount: str = "1000000", **kw: Any) -> Any:
-        kw.setdefault("close_date", dt.date.today() + dt.timedelta(days=60))
+        kw.setdefault("close_date", timezone.localdate() + dt.timedelta(days=60))
         kw.setdefault("source", "Referral")
         kw.setdefault("evidence", {"need_found": "CFO described the need"})
         return ps.opportunity_create(

@@ -11,6 +11,7 @@ from django.db import connection
 from django.forms import MultiWidget
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from loudou.api.services import token_create
 from loudou.core.models import AuditEvent
@@ -66,7 +67,7 @@ def walk_a_deal(walker: Any, name: str) -> Opportunity:
         actor=org["seller"],
         kind="demo",
         subject="Demo for the CFO",
-        due_on=dt.date.today() + dt.timedelta(days=7),
+        due_on=timezone.localdate() + dt.timedelta(days=7),
     )
     # A manager lets a deal in without the discovery evidence: a gate override.
     walker.create(

@@ -68,7 +68,7 @@ def test_funnel_as_of_past_dates(timeline, org, playbook):
     assert discover["amount"] == "3000000.00"
     # The account was created (and qualified) today, so in March it was not yet a target.
     assert march["target_accounts"] == 0
-    assert snap(dt.date.today())["target_accounts"] == 1
+    assert snap(timezone.localdate())["target_accounts"] == 1
 
 
 def test_funnel_respects_visibility(timeline, org, playbook):

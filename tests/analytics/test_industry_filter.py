@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from loudou.analytics.conversion import conversion_by_stage
 from loudou.analytics.flow import pipeline_flow
@@ -68,7 +69,7 @@ def test_each_analytic_narrows_to_the_industry(
     finance_velocity = velocity(seller, playbook, industry_id=finance)["stages"]
     assert sum(s["open_stays"] for s in finance_velocity) == 1
     assert stalled(seller, playbook, industry_id=finance)["deals"] == []
-    today = dt.date.today()
+    today = timezone.localdate()
     flow = pipeline_flow(
         seller,
         playbook,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from loudou.api.services import token_create
 
@@ -114,7 +115,7 @@ def sh_deal(org: dict[str, Any]) -> Any:
         account=account,
         name="上汽财务共享",
         amount="800000",
-        close_date=dt.date.today() + dt.timedelta(days=30),
+        close_date=timezone.localdate() + dt.timedelta(days=30),
         source="Referral",
         evidence={"need_found": "CFO described the need"},
     )

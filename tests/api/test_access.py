@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from loudou.api.api import api
 from loudou.core.models import AuditEvent
@@ -13,7 +14,7 @@ from loudou.pipeline import services as ps
 from loudou.pipeline.models import Opportunity
 from tests.api.conftest import ApiClient
 
-FUTURE = (dt.date.today() + dt.timedelta(days=90)).isoformat()
+FUTURE = (timezone.localdate() + dt.timedelta(days=90)).isoformat()
 LINES = [{"category": "software", "description": "Licences", "unit_price": "100000"}]
 
 
@@ -105,7 +106,7 @@ def hidden(org: dict[str, Any], sh_deal: Opportunity) -> dict[str, Any]:
     objection = ps.objection_raise(opportunity=sh_deal, actor=sh, text="Too dear")
     quote = ps.quote_create(opportunity=sh_deal, actor=sh, kind="preliminary", lines=LINES)
     activity = ps.activity_plan(
-        opportunity=sh_deal, actor=sh, kind="call", subject="Call", due_on=dt.date.today()
+        opportunity=sh_deal, actor=sh, kind="call", subject="Call", due_on=timezone.localdate()
     )
     contact = sh_deal.account.contacts.create(name="张总")
     return {

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 
 def cli(*args: str) -> Any:
@@ -30,7 +31,7 @@ def quarter(today: dt.date) -> str:
 
 def test_each_report_matches_the_cli(api_for: Any, deals: list[Any]) -> None:
     seller = api_for("seller")
-    today = dt.date.today()
+    today = timezone.localdate()
     start = (today - dt.timedelta(days=30)).isoformat()
     end = (today + dt.timedelta(days=1)).isoformat()
     period = quarter(today)

@@ -22,7 +22,7 @@ from loudou.pipeline import services as ps
 from loudou.pipeline.models import Activity, Opportunity
 from tests.api.conftest import ApiClient
 
-TODAY = dt.date.today()
+TODAY = timezone.localdate()
 CURSOR_KEYS = {"results", "page_size", "next_cursor"}
 PAGE_KEYS = {"count", "page", "page_size", "pages", "results"}
 

@@ -17,7 +17,7 @@ from loudou.core import clock
 from loudou.pipeline import services as ps
 from tests.web.test_approvals_page import request_approval
 
-TODAY = dt.date.today()
+TODAY = timezone.localdate()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA = "=1+2"
 PATHS = ["opportunities", "accounts", "contacts", "activities", "approvals", "stalled"]

@@ -3,6 +3,8 @@
 import datetime as dt
 from typing import Any
 
+from django.utils import timezone
+
 from loudou.core.models import AuditEvent
 from loudou.pipeline.models import CriterionEvidence, GateOverride, Opportunity
 from tests.conftest import (
@@ -11,7 +13,7 @@ from tests.conftest import (
     PRELIMINARY_LINES,
 )
 
-IN_60_DAYS = (dt.date.today() + dt.timedelta(days=60)).isoformat()
+IN_60_DAYS = (timezone.localdate() + dt.timedelta(days=60)).isoformat()
 
 
 def state(opp: Opportunity) -> tuple[Any, ...]:
@@ -49,7 +51,7 @@ def test_create_opens_at_the_first_stage_through_its_gate(
 
 
 def test_list_filters_sort_and_pagination(api_for: Any, walker: Any, org: dict[str, Any]) -> None:
-    today = dt.date.today()
+    today = timezone.localdate()
     a = walker.create("A deal", amount="300", close_date=today + dt.timedelta(days=10))
     b = walker.create("B deal", amount="100", close_date=today + dt.timedelta(days=40))
     c = walker.to(walker.create("C deal", amount="200"), "intent")

@@ -4,6 +4,8 @@ objections, quotes, activities."""
 import datetime as dt
 from typing import Any
 
+from django.utils import timezone
+
 from loudou.pipeline.models import (
     Activity,
     ApprovalStatus,
@@ -187,7 +189,7 @@ def test_quotes(api_for: Any, walker: Any) -> None:
 def test_activities(api_for: Any, walker: Any, org: dict[str, Any]) -> None:
     opp = walker.create()
     seller = api_for("seller")
-    due = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    due = (timezone.localdate() + dt.timedelta(days=3)).isoformat()
     planned = seller.post(
         f"opportunities/{opp.pk}/activities",
         {

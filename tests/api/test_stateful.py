@@ -12,6 +12,7 @@ import pytest
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, settings
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -47,7 +48,7 @@ schema.config.phases.stateful.inference.algorithms = []
 OPENING = {
     "evidence": {"need_found": "The CFO described the need"},
     "amount": "1200000",
-    "close_date": (dt.date.today() + dt.timedelta(days=60)).isoformat(),
+    "close_date": (timezone.localdate() + dt.timedelta(days=60)).isoformat(),
 }
 LEFT_OUT = ("playbook", "currency", "budget", "owner_id", "override_reason")
 

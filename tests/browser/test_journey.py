@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from loudou.core.i18n import localized
 from loudou.customers.models import Account
@@ -125,7 +126,7 @@ def add_quote(page: Any, kind: str, lines: list[tuple[str, str, str]]) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_main_journey(browse: Any, org: dict[str, Any], playbook: Any, language: str) -> None:
     text = TEXTS[language]
-    today = dt.date.today()
+    today = timezone.localdate()
     seller = browse("seller", language)
 
     # --- a new account, qualified as a target, with a decision maker ---------------------

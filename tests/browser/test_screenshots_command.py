@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
 from loudou.customers.services import account_create
 from loudou.org.services import user_create, user_set_preferences
@@ -139,7 +140,7 @@ def test_a_run_writes_the_pages_asked_for(
         account=account,
         name="财务共享平台",
         amount="1000000",
-        close_date=dt.date.today() + dt.timedelta(days=60),
+        close_date=timezone.localdate() + dt.timedelta(days=60),
         source="Referral",
         evidence={"need_found": "CFO described the need"},
     )

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from loudou.core.errors import Conflict, GateRefused, NotFound, PermissionDenied, ValidationFailed
 from loudou.core.models import AuditEvent
@@ -407,7 +408,7 @@ def test_an_overdue_close_date_does_not_count_as_signing_soon(walker, org):
 
     opp = walker.to(walker.create(), "project")
     ps.opportunity_update(
-        opportunity=opp, actor=org["seller"], close_date=dt.date.today() - dt.timedelta(days=3)
+        opportunity=opp, actor=org["seller"], close_date=timezone.localdate() - dt.timedelta(days=3)
     )
     opp = Opportunity.objects.get(pk=opp.pk)
     recognition = next(s for s in opp.playbook.ordered_stages() if s.key == "recognition")
@@ -418,7 +419,7 @@ def test_an_overdue_close_date_does_not_count_as_signing_soon(walker, org):
 
 def test_activities_are_completed_by_their_owner_or_the_deals_editors(walker, org):
     opp = walker.create()
-    due = dt.date.today()
+    due = timezone.localdate()
     mine = ps.activity_plan(
         opportunity=opp, actor=org["seller"], kind="call", subject="CIO", due_on=due
     )

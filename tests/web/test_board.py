@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from loudou.pipeline.board import BoardFilters, board_columns
 
@@ -24,7 +25,7 @@ def deals(walker: Any, org: dict[str, Any], sh_account: Any) -> dict[str, Any]:
         account=sh_account,
         name="上海财务云",
         amount="3000000",
-        close_date=dt.date.today() + dt.timedelta(days=30),
+        close_date=timezone.localdate() + dt.timedelta(days=30),
         source="Event",
         evidence={"need_found": "CFO"},
     )

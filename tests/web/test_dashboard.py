@@ -29,7 +29,7 @@ def sh_deal(org: dict[str, Any], sh_account: Any) -> Any:
         account=account,
         name="上海财务云",
         amount="3000000",
-        close_date=dt.date.today() + dt.timedelta(days=20),
+        close_date=timezone.localdate() + dt.timedelta(days=20),
         source="Event",
         evidence={"need_found": "CFO"},
     )
@@ -38,13 +38,13 @@ def sh_deal(org: dict[str, Any], sh_account: Any) -> Any:
         actor=org["sh_seller"],
         kind="call",
         subject="上海的逾期电话",
-        due_on=dt.date.today() - dt.timedelta(days=3),
+        due_on=timezone.localdate() - dt.timedelta(days=3),
     )
     ps.key_date_set(
         opportunity=deal,
         actor=org["sh_seller"],
         kind="bid",
-        planned=dt.date.today() + dt.timedelta(days=5),
+        planned=timezone.localdate() + dt.timedelta(days=5),
     )
     return deal
 
@@ -134,7 +134,7 @@ def test_evidence_removes_a_criterion_from_what_is_missing(
 def test_overdue_activities_are_listed_and_done_or_future_ones_are_not(
     deals: dict[str, Any], sh_deal: Any, org: dict[str, Any], client_for: Any
 ) -> None:
-    seller, today = org["seller"], dt.date.today()
+    seller, today = org["seller"], timezone.localdate()
     late = ps.activity_plan(
         opportunity=deals["a"],
         actor=seller,
@@ -165,7 +165,7 @@ def test_overdue_activities_are_listed_and_done_or_future_ones_are_not(
 def test_key_dates_of_the_next_30_days_are_listed(
     deals: dict[str, Any], sh_deal: Any, org: dict[str, Any], client_for: Any
 ) -> None:
-    seller, today = org["seller"], dt.date.today()
+    seller, today = org["seller"], timezone.localdate()
     ps.key_date_set(
         opportunity=deals["a"], actor=seller, kind="signing", planned=today + dt.timedelta(days=12)
     )
@@ -222,7 +222,7 @@ def test_approvals_waiting_show_for_the_manager_and_not_for_the_seller(
 def test_target_of_the_month_and_quarter_against_won_and_weighted(
     deals: dict[str, Any], walker: Any, org: dict[str, Any], client_for: Any
 ) -> None:
-    today = dt.date.today()
+    today = timezone.localdate()
     target_set(actor=org["manager"], month=today, amount="4000000", user=org["seller"])
     won = walker.to(walker.create(name="已赢项目", amount="1000000"), "closed")
     assert won.status == "won" and won.closed_on == today
@@ -295,7 +295,7 @@ def test_names_with_markup_render_as_text(
         actor=org["seller"],
         kind="task",
         subject="<img src=x onerror=alert(1)>",
-        due_on=dt.date.today() - dt.timedelta(days=1),
+        due_on=timezone.localdate() - dt.timedelta(days=1),
     )
     html = client_for("seller").get("/").content.decode()
     assert '<script>alert("x")</script>' not in html
@@ -313,7 +313,7 @@ def _dashboard_queries(client: Any) -> int:
 def test_query_count_does_not_grow_with_the_deals(
     walker: Any, org: dict[str, Any], client_for: Any, who: str, django_assert_max_num_queries: Any
 ) -> None:
-    seller, today = org["seller"], dt.date.today()
+    seller, today = org["seller"], timezone.localdate()
 
     def add_deals(n: int) -> None:
         for i in range(n):

@@ -20,7 +20,7 @@ from loudou.web.views import board as board_views
 from loudou.web.views import funnel as funnel_views
 from tests.web.test_approvals_page import request_approval
 
-TODAY = dt.date.today()
+TODAY = timezone.localdate()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA = '=HYPERLINK("http://x","点我")'
 

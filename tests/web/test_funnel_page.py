@@ -15,7 +15,7 @@ from loudou.core import clock
 from loudou.pipeline import services as ps
 from tests.conftest import INTENT_EVIDENCE
 
-TODAY = dt.date.today()
+TODAY = timezone.localdate()
 
 
 def at(day: dt.date) -> dt.datetime:

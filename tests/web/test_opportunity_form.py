@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from loudou.pipeline import services as ps
 from loudou.pipeline.models import Opportunity
@@ -27,7 +28,7 @@ def create_data(account: Any, **overrides: str) -> dict[str, str]:
         "amount": "2,500,000",
         "currency": "CNY",
         "budget": "3000000",
-        "close_date": (dt.date.today() + dt.timedelta(days=120)).isoformat(),
+        "close_date": (timezone.localdate() + dt.timedelta(days=120)).isoformat(),
         "source": "Referral",
         "evidence.discover.need_found": "CFO described the need in the kickoff",
     }

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from loudou.pipeline import services as ps
 from loudou.pipeline.models import (
@@ -215,7 +216,7 @@ def _grow(opp: Opportunity, org: Any, start: int, stop: int) -> None:
             actor=seller,
             kind="call",
             subject=f"Call {i}",
-            due_on=dt.date.today() + dt.timedelta(days=i - 2),
+            due_on=timezone.localdate() + dt.timedelta(days=i - 2),
         )
         if i % 2:
             ps.activity_complete(activity=act, actor=seller, outcome="ok")
@@ -520,7 +521,7 @@ def test_objection_raise_and_answer(walker: Any, client_for: Any, org: Any) -> N
 def test_activity_plan_complete_and_overdue_mark(walker: Any, client_for: Any, org: Any) -> None:
     opp = walker.create()
     client = client_for("seller")
-    due = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    due = (timezone.localdate() - dt.timedelta(days=3)).isoformat()
     response = client.post(
         url(opp, "activities/"),
         {"kind": "visit", "subject": "Visit the CFO", "due_on": due, "owner": org["teammate"].pk},
