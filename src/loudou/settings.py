@@ -8,6 +8,17 @@ LOUDOU_BASE_CURRENCY    ISO 4217 code, default CNY.
 LOUDOU_TIME_ZONE        default Asia/Shanghai.
 LOUDOU_LANGUAGE         default zh-hans.
 LOUDOU_VAR_DIR          where SQLite, uploads and backups live (default ./var).
+LOUDOU_SECURE_COOKIES   production only: "0" to serve over plain http (a test on loopback);
+                        default on (cookies marked Secure).
+LOUDOU_HTTPS            production only: redirect http to https and send HSTS (default: the
+                        value of LOUDOU_SECURE_COOKIES).
+LOUDOU_HSTS_SECONDS     default 31536000 (a year; includes subdomains, preload allowed); 0 = off.
+LOUDOU_PROXIES          how many reverse proxies stand in front (default 0): with 1 or more, the
+                        client address and the scheme are read from X-Forwarded-For and
+                        X-Forwarded-Proto, which the proxy must set (and overwrite).
+LOUDOU_SESSION_HOURS    a sign-in lasts this long (default 12: a working day).
+LOUDOU_LOG_FORMAT       "json" (one JSON object per line, the production default) or "text".
+LOUDOU_LOG_LEVEL        default INFO (one line per request); WARNING silences request lines.
 LOUDOU_ENV_FILE         a file of KEY=VALUE lines read first (default ./.env; `make install`
                         writes one with LOUDOU_DEBUG=1 in a development checkout). Variables
                         already set in the environment win.
@@ -105,7 +116,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "loudou.core.requestlog.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "loudou.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -172,6 +185,10 @@ def _database_settings() -> dict[str, Any]:
 DATABASES = {"default": _database_settings()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Password sign-ins go through the throttle: too many failures for one account or from one
+# address refuse further tries for a while (org/signin.py).
+AUTHENTICATION_BACKENDS = ["loudou.org.signin.ThrottledModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -208,16 +225,72 @@ LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:login"
 
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ImproperlyConfigured(f"{name} must be a whole number (0 or more), not {value!r}.")
+    return number
+
+
+# Sign-ins last a working day, whatever the activity; the browser forgets them when closed.
+SESSION_COOKIE_AGE = _env_int("LOUDOU_SESSION_HOURS", 12) * 3600
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+LOUDOU_PROXIES = _env_int("LOUDOU_PROXIES", 0)
+if LOUDOU_PROXIES:
+    # Only when a proxy overwrites X-Forwarded-Proto: otherwise a client could claim https.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = False
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = _env_flag("LOUDOU_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SESSION_COOKIE_HTTPONLY = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
+    LOUDOU_HTTPS = _env_flag("LOUDOU_HTTPS", SESSION_COOKIE_SECURE)
+    if LOUDOU_HTTPS:
+        SECURE_SSL_REDIRECT = True
+        # Load balancers probe over plain http inside the network.
+        SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+        SECURE_HSTS_SECONDS = _env_int("LOUDOU_HSTS_SECONDS", 365 * 24 * 3600)
+        SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+        SECURE_HSTS_PRELOAD = True
 
+LOUDOU_LOG_FORMAT = os.environ.get("LOUDOU_LOG_FORMAT", "text" if DEBUG else "json").lower()
+if LOUDOU_LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(
+        f"LOUDOU_LOG_FORMAT must be json or text, not {LOUDOU_LOG_FORMAT!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "loudou.core.requestlog.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "loudou.core.requestlog.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOUDOU_LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOUDOU_LOG_LEVEL", "WARNING")},
+    "loggers": {
+        # One line per request; the root level stays WARNING so libraries stay quiet.
+        "loudou.request": {"level": os.environ.get("LOUDOU_LOG_LEVEL", "INFO")},
+        # The request line already says 4xx/5xx; Django's own copy of it would say it twice.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
 }
