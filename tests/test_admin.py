@@ -9,6 +9,7 @@ import pytest
 from django.contrib import admin
 from django.db import connection
 from django.forms import MultiWidget
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -194,6 +195,7 @@ def test_every_changelist_and_change_page_answers(
         status=ImportStatus.DONE,
         report={"new": 1},
     )
+    Client().post("/login/", {"username": "seller", "password": "a wrong password"})
     for model in admin.site._registry:
         response = staff.get(admin_url(model, "changelist"))
         assert response.status_code == 200, model

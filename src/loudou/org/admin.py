@@ -11,11 +11,11 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from loudou.core.admin import RefusalMixin, ServiceAdmin, changed_values
+from loudou.core.admin import ReadOnlyAdmin, RefusalMixin, ServiceAdmin, changed_values
 from loudou.core.audit import audit, snapshot
 from loudou.core.errors import LoudouError
 from loudou.org.access import branch_subtree_ids
-from loudou.org.models import Branch, Target, User
+from loudou.org.models import Branch, SignInAttempt, Target, User
 from loudou.org.services import (
     branch_create,
     branch_update,
@@ -239,3 +239,13 @@ class TargetAdmin(ServiceAdmin):
             user=obj.user,
             branch=obj.branch,
         )
+
+
+@admin.register(SignInAttempt)
+class SignInAttemptAdmin(ReadOnlyAdmin):
+    """Password sign-ins, refused and accepted: who tried which account from where."""
+
+    list_display = ("at", "username", "address", "succeeded")
+    list_filter = ("succeeded",)
+    search_fields = ("username", "address")
+    date_hierarchy = "at"

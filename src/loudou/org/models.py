@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from loudou.core.models import AppendOnlyModel
 from loudou.core.money import money_field
 
 
@@ -147,3 +148,26 @@ class Target(models.Model):
     def __str__(self) -> str:
         subject = self.user or self.branch or _("Company")
         return f"{subject} {self.month:%Y-%m} {self.amount} {self.currency}"
+
+
+class SignInAttempt(AppendOnlyModel):
+    """One password sign-in, refused or accepted: what the sign-in throttle counts
+    (org/signin.py), and a record of who tried which account from where."""
+
+    at = models.DateTimeField(_("at"), db_index=True)
+    username = models.CharField(_("user name tried"), max_length=150)
+    address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    succeeded = models.BooleanField(_("succeeded"))
+
+    class Meta:
+        verbose_name = _("sign-in attempt")
+        verbose_name_plural = _("sign-in attempts")
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["username", "at"], name="signin_by_username"),
+            models.Index(fields=["address", "at"], name="signin_by_address"),
+        ]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.succeeded else "refused"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.address or '-'} {outcome}"

@@ -3,16 +3,20 @@
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from loudou.core.errors import LoudouError
-from loudou.org.services import user_set_preferences
+from loudou.org.services import user_change_password, user_set_preferences
+from loudou.org.signin import SignInForm
 from loudou.web.views.base import acting_user, login_required, service_errors
 
 COMMON_TIME_ZONES = [
@@ -30,8 +34,18 @@ COMMON_TIME_ZONES = [
 
 
 class LoginView(auth_views.LoginView):
+    """Sign in; a throttled try answers 429 with the form saying how long to wait."""
+
     template_name = "web/auth/login.html"
     redirect_authenticated_user = True
+    form_class = SignInForm
+
+    def form_invalid(self, form: SignInForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if getattr(self.request, "signin_wait", None) is not None:
+            response.status_code = 429
+            response.headers["Retry-After"] = str(int(self.request.signin_wait.total_seconds()) + 1)
+        return response
 
 
 def _safe_next(request: HttpRequest, fallback: str = "/") -> str:
@@ -88,9 +102,31 @@ def preferences(request: HttpRequest) -> HttpResponse:
     return render(request, "web/auth/preferences.html", context)
 
 
+@login_required
+def password_change(request: HttpRequest) -> HttpResponse:
+    """Change one's own password; this browser stays signed in, every other session ends."""
+    if request.method == "POST":
+        user = acting_user(request)
+        try:
+            user_change_password(
+                actor=user,
+                user=user,
+                current=request.POST.get("current", ""),
+                new=request.POST.get("new", ""),
+                repeat=request.POST.get("repeat", ""),
+            )
+        except LoudouError as error:
+            return render(request, "web/auth/password.html", service_errors(error), status=400)
+        update_session_auth_hash(request, user)
+        messages.success(request, _("Your password is changed. Other sessions were signed out."))
+        return redirect("web:preferences")
+    return render(request, "web/auth/password.html")
+
+
 urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("language/", language_switch, name="language"),
     path("preferences/", preferences, name="preferences"),
+    path("preferences/password/", password_change, name="password-change"),
 ]
