@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import pytest
 from django.test import Client
 
 from loudou.core.models import AuditEvent
@@ -93,3 +94,65 @@ def test_hidden_pages_are_404_in_the_users_language(walker: Any, client_for: Any
     assert "This page does not exist, or it belongs to deals you may not see." in (
         response.content.decode()
     )
+
+
+def test_a_user_changes_their_password_and_other_sessions_end(org: dict[str, Any]) -> None:
+    here, elsewhere = Client(HTTP_ACCEPT_LANGUAGE="en"), Client()
+    for client in (here, elsewhere):
+        client.post("/login/", {"username": "seller", "password": "loudou-test-pw-1"})
+    assert "Change my password" in here.get("/preferences/").content.decode()
+    events = AuditEvent.objects.filter(action="user.password_change")
+    response = here.post(
+        "/preferences/password/",
+        {"current": "loudou-test-pw-1", "new": "Funnel-Qz71-new", "repeat": "Funnel-Qz71-new"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/preferences/"
+    org["seller"].refresh_from_db()
+    assert org["seller"].check_password("Funnel-Qz71-new")
+    assert here.get("/board/").status_code == 200  # this browser stays signed in
+    assert elsewhere.get("/board/").status_code == 302  # the other one is signed out
+    [event] = events
+    assert event.actor == org["seller"] and event.before is None and event.after is None
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        (
+            {"current": "wrong", "new": "Funnel-Qz71-new", "repeat": "Funnel-Qz71-new"},
+            "current",
+            "The current password is not right.",
+        ),
+        (
+            {"current": "loudou-test-pw-1", "new": "Funnel-Qz71-new", "repeat": "Funnel-Qz71-neW"},
+            "repeat",
+            "The two new passwords differ.",
+        ),
+        (
+            {"current": "loudou-test-pw-1", "new": "12345678", "repeat": "12345678"},
+            "new",
+            "This password is entirely numeric.",
+        ),
+        (
+            {"current": "loudou-test-pw-1", "new": "short", "repeat": "short"},
+            "new",
+            "This password is too short.",
+        ),
+    ],
+)
+def test_a_refused_password_change_changes_nothing(
+    org: dict[str, Any], form: dict[str, str], field: str, message: str
+) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(org["seller"])
+    response = client.post("/preferences/password/", form)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    org["seller"].refresh_from_db()
+    assert org["seller"].check_password("loudou-test-pw-1")
+    assert not AuditEvent.objects.filter(action="user.password_change").exists()
+
+
+def test_the_password_page_needs_a_sign_in(db: Any) -> None:
+    response = Client().post("/preferences/password/", {"current": "x"})
+    assert response.status_code == 302 and response["Location"].startswith("/login/")

@@ -24,6 +24,7 @@ ACTIONS = frozenset(
         "user.update",
         "user.role_change",
         "user.preferences",
+        "user.password_change",
         "target.set",
         "playbook.load",
         "catalog.save",

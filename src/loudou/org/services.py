@@ -205,6 +205,34 @@ def user_set_preferences(
 
 
 @transaction.atomic
+def user_change_password(*, actor: Any, user: User, current: str, new: str, repeat: str) -> User:
+    """A user's own new password: the current one must be right, the new one must pass the
+    password rules and be typed twice. Audited (without the passwords). Every other session of
+    the user ends, since Django ties sessions to the password hash."""
+    if actor is None or actor.pk != user.pk:
+        raise PermissionDenied(_("Only the user may change their own password here."))
+    if not user.check_password(current):
+        raise ValidationFailed(
+            _("The current password is not right."),
+            details={"current": _("The current password is not right.")},
+        )
+    if new != repeat:
+        raise ValidationFailed(
+            _("The two new passwords differ."),
+            details={"repeat": _("The two new passwords differ.")},
+        )
+    try:
+        validate_password(new, user)
+    except DjangoValidationError as exc:
+        message = " ".join(exc.messages)
+        raise ValidationFailed(message, details={"new": message}) from exc
+    user.set_password(new)
+    user.save(update_fields=["password"])
+    audit("user.password_change", user, actor=actor)
+    return user
+
+
+@transaction.atomic
 def target_set(
     *,
     actor: Any,
