@@ -5,6 +5,7 @@ moves the deal; names are text, never markup; the list beside the board."""
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from loudou.core.i18n import localized
 from loudou.customers.services import account_create
@@ -76,7 +77,9 @@ def test_evidence_is_saved_even_when_the_gate_still_refuses(
 
     # Three criteria still missing: the dialog stays and lists them; the note typed is saved
     # and the deal stays where it was.
-    page.wait_for_function("document.querySelectorAll('#modal[open] ul.criteria li').length === 3")
+    # (Locator waits, not wait_for_function: that evaluates a string, which the page's
+    # Content-Security-Policy refuses.)
+    expect(page.locator("#modal[open] ul.criteria li")).to_have_count(3)
     listed = page.locator("#modal ul.criteria li strong").all_inner_texts()
     assert listed == criteria_texts(playbook, "intent", "en")[1:]
     saved = CriterionEvidence.objects.filter(opportunity=opp, criterion__stage__key="intent")

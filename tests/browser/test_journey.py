@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from loudou.core.i18n import localized
 from loudou.customers.models import Account
@@ -118,9 +119,7 @@ def add_quote(page: Any, kind: str, lines: list[tuple[str, str, str]]) -> None:
     form.locator("input[name=submit_now]").check()
     shown = quotes.locator("details.quote").count()
     form.locator("button.primary").last.click()
-    page.wait_for_function(
-        "n => document.querySelectorAll('#quotes details.quote').length === n", arg=shown + 1
-    )
+    expect(quotes.locator("details.quote")).to_have_count(shown + 1)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -40,6 +40,24 @@
       modal().close();
     }
   });
+  // Buttons that ask first (data-confirm) or reload the page (data-reload): no inline handlers,
+  // which the Content-Security-Policy blocks.
+  document.addEventListener("click", function (event) {
+    var asking = event.target.closest("[data-confirm]");
+    if (asking && !window.confirm(asking.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
+    if (event.target.closest("[data-reload]")) window.location.reload();
+  });
+  // Filter menus that apply on change; a one-time secret selected when focused.
+  document.addEventListener("change", function (event) {
+    var field = event.target.closest && event.target.closest("[data-autosubmit]");
+    if (field && field.form) field.form.submit();
+  });
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+  });
   // A failed request (server error, network) must not fail silently.
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
