@@ -67,3 +67,23 @@ def test_every_operation_answered_2xx_in_some_test(db: Any) -> None:
             if not any(m == method and pattern.match(p) for m, p in ok):
                 missing.append(f"{method.upper()} {path}")
     assert missing == []
+
+
+def test_the_document_has_no_duplicate_keys(db: Any) -> None:
+    """JSON parsers keep the last of two equal keys; YAML parsers (Swagger UI reads the
+    document with one) refuse it, and the interactive docs stay blank."""
+    import json
+
+    duplicates: list[str] = []
+
+    def check(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _value in pairs]
+        duplicates.extend(key for key in set(keys) if keys.count(key) > 1)
+        return dict(pairs)
+
+    body = Client().get("/api/v1/openapi.json").content
+    document = json.loads(body, object_pairs_hook=check)
+    assert duplicates == []
+    assert "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" in str(
+        document["paths"]["/api/v1/exports/opportunities"]["get"]["responses"]["200"]
+    )

@@ -74,14 +74,14 @@ def test_the_document_links_created_objects_to_their_operations(db: Any) -> None
 
     doc = api.get_openapi_schema(path_prefix="/api/v1/")
     by_id = {op["operationId"] for ops in doc["paths"].values() for op in ops.values()}
-    account_new = doc["paths"]["/api/v1/accounts"]["post"]["responses"][201]["links"]
+    account_new = doc["paths"]["/api/v1/accounts"]["post"]["responses"]["201"]["links"]
     assert account_new["AccountDetail"] == {
         "operationId": "account_detail",
         "parameters": {"account_id": "$response.body#/id"},
         "description": "The `id` in the response is the `account_id` of this operation.",
     }
     assert account_new["OpportunityNew"]["requestBody"] == {"account_id": "$response.body#/id"}
-    opportunity_new = doc["paths"]["/api/v1/opportunities"]["post"]["responses"][201]["links"]
+    opportunity_new = doc["paths"]["/api/v1/opportunities"]["post"]["responses"]["201"]["links"]
     assert {"OpportunityDetail", "OpportunityAdvance", "OpportunityLose", "QuoteNew"} <= set(
         opportunity_new
     )
@@ -90,7 +90,7 @@ def test_the_document_links_created_objects_to_their_operations(db: Any) -> None
     }
     assert "requestBody" not in opportunity_new["OpportunityDetail"]
     quote_new = doc["paths"]["/api/v1/opportunities/{opportunity_id}/quotes"]["post"]
-    assert quote_new["responses"][201]["links"]["QuoteSend"]["parameters"] == {
+    assert quote_new["responses"]["201"]["links"]["QuoteSend"]["parameters"] == {
         "opportunity_id": "$request.path.opportunity_id",
         "quote_id": "$response.body#/id",
     }

@@ -88,7 +88,12 @@ class LoudouAPI(NinjaAPI):
         problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for operations in schema["paths"].values():
             for operation in operations.values():
-                responses = operation.setdefault("responses", {})
+                # ninja keys responses by int, `openapi_extra` by str: 200 and "200" would both
+                # be written as "200", a duplicate key that YAML readers (Swagger UI) reject.
+                responses: dict[str, Any] = {}
+                for status, response in operation.get("responses", {}).items():
+                    responses.setdefault(str(status), {}).update(response)
+                operation["responses"] = responses
                 for status, description in ERROR_RESPONSES.items():
                     responses.setdefault(status, {"description": description, "content": problem})
         add_links(schema)
@@ -121,5 +126,6 @@ api.add_router("/imports", "loudou.api.routers.imports.router")
 api.add_router("/import-runs", "loudou.api.routers.imports.runs_router")
 api.add_router("", reference.reference)
 api.add_router("/exports", "loudou.api.routers.exports.router")
+api.add_router("/audit-events", "loudou.api.routers.audit.router")
 
 __all__ = ["api"]

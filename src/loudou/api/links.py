@@ -86,7 +86,4 @@ def add_links(schema: dict[str, Any]) -> None:
                     "description": f"The `id` in the response is the `{field}` of the body.",
                 }
         if links:
-            responses = operation["responses"]
-            # ninja keys its own responses by int, the error responses added later by str.
-            key = int(status) if int(status) in responses else status
-            responses[key]["links"] = links
+            operation["responses"][str(status)]["links"] = links
