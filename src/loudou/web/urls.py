@@ -4,6 +4,7 @@ from loudou.web.views import (
     accounts,
     analytics,
     approvals,
+    audit,
     auth,
     board,
     dashboard,
@@ -30,4 +31,5 @@ urlpatterns = [
     *analytics.urlpatterns,
     *tokens.urlpatterns,
     *imports.urlpatterns,
+    *audit.urlpatterns,
 ]
