@@ -246,16 +246,39 @@ def target_amount(
     return found["total"] if found["n"] else None
 
 
+def may_read_target(
+    scope: Scope, *, user_id: int | None = None, branch_id: int | None = None
+) -> bool:
+    """Whose target the actor may read beside a forecast: their own and those of the people and
+    branches they manage; every one for those who see every branch (executives,
+    administrators, the command line without --as)."""
+    actor = scope.actor
+    managed = None if actor is None else managed_branch_ids(actor)
+    if managed is None:
+        return True
+    if user_id is not None:
+        return user_id == actor.pk or (
+            bool(managed) and User.objects.filter(pk=user_id, branch_id__in=managed).exists()
+        )
+    return branch_id is not None and branch_id in managed
+
+
 def scope_target(scope: Scope, period: Period) -> Decimal | None:
     """The target that goes with the scope: the owner's, else the branch's, else the company's;
-    none for one industry's deals (targets are set per person, branch and company)."""
+    none for one industry's deals (targets are set per person, branch and company), and none
+    the actor may not read (another branch's person or branch: rule 4)."""
     if scope.industry_id is not None:
         return None
     if scope.owner_id is not None:
+        if not may_read_target(scope, user_id=scope.owner_id):
+            return None
         return target_amount(period, user_id=scope.owner_id)
     if scope.branch_ids is not None:
         branch_id = scope_branch_id(scope)
-        return None if branch_id is None else target_amount(period, branch_id=branch_id)
+        if branch_id is None or not may_read_target(scope, branch_id=branch_id):
+            return None
+        return target_amount(period, branch_id=branch_id)
+    # The company's target is the one everyone sells toward: every reader sees it.
     return target_amount(period)
 
 
