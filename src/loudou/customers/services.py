@@ -9,6 +9,7 @@ from loudou.core import clock
 from loudou.core.audit import audit, snapshot
 from loudou.core.errors import PermissionDenied, ValidationFailed
 from loudou.core.money import parse_amount, validate_currency
+from loudou.core.text import require_fits
 from loudou.customers.credit_code import credit_code_problem
 from loudou.customers.models import (
     Account,
@@ -157,6 +158,7 @@ def account_create(*, actor: Any, owner: Any = None, **data: Any) -> Account:
     _clean_account_fields(account, data)
     for key, value in data.items():
         setattr(account, key, value)
+    require_fits(account, "name")
     account.save()
     audit("account.create", account, actor=actor, after=snapshot(account, ACCOUNT_FIELDS))
     account_qualify(account=account, actor=actor)
@@ -182,6 +184,7 @@ def account_update(*, account: Account, actor: Any, **data: Any) -> Account:
     for key, value in data.items():
         setattr(account, key, value)
     account.updated_at = clock.now()
+    require_fits(account, "name")
     account.save()
     if account.parent_id != old_parent_id:
         _requalify_groups({old_parent_id, account.parent_id}, actor=actor)
@@ -272,7 +275,7 @@ def contact_create(
             _("Unknown part in the selection team: %(v)s.") % {"v": selection_part},
             details={"selection_part": "invalid"},
         )
-    contact = Contact.objects.create(
+    contact = Contact(
         account=account,
         name=name.strip(),
         title=title.strip(),
@@ -280,6 +283,8 @@ def contact_create(
         email=email.strip(),
         selection_part=selection_part,
     )
+    require_fits(contact, "name", "title", "phone", "email")
+    contact.save()
     audit(
         "contact.create",
         contact,
@@ -309,6 +314,7 @@ def contact_update(*, contact: Contact, actor: Any, **data: Any) -> Contact:
     before = snapshot(contact, fields)
     for key, value in data.items():
         setattr(contact, key, value)
+    require_fits(contact, "name", "title", "phone", "email")
     contact.save()
     audit("contact.update", contact, actor=actor, before=before, after=snapshot(contact, fields))
     return contact

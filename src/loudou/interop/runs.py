@@ -50,6 +50,9 @@ from loudou.playbooks.models import Playbook
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# An XLSX is a zip: what it inflates to is what the import reads (at every step), so it is
+# limited too. Real exports inflate about 5 to 8 times; a decompression bomb, a thousand.
+MAX_INFLATED_BYTES = 8 * MAX_UPLOAD_BYTES
 UPLOAD_LIFETIME = dt.timedelta(days=1)
 # A queued or running import whose progress has not moved for this long died with its process
 # (a server restart): its transaction was rolled back, so it is marked failed.
@@ -151,12 +154,19 @@ def upload_check(name: str, data: bytes) -> None:
         raise ValidationFailed(_("%(f)s is empty.") % {"f": name}, details={"file": _("empty")})
     if data.startswith(XLSX_MAGIC):
         try:
-            zipfile.ZipFile(BytesIO(data)).getinfo("xl/workbook.xml")
+            book = zipfile.ZipFile(BytesIO(data))
+            book.getinfo("xl/workbook.xml")
         except (zipfile.BadZipFile, KeyError):
             raise ValidationFailed(
                 _("%(f)s is not an Excel workbook (.xlsx).") % {"f": name},
                 details={"file": _("invalid")},
             ) from None
+        if sum(member.file_size for member in book.infolist()) > MAX_INFLATED_BYTES:
+            raise ValidationFailed(
+                _("%(f)s unpacks to more than %(n)s MB: split it, or import it with "
+                  "`loudou import`.") % {"f": name, "n": MAX_INFLATED_BYTES // (1024 * 1024)},
+                details={"file": _("too large")},
+            )  # fmt: skip
         return
     if data.startswith(OLE_MAGIC):
         raise ValidationFailed(

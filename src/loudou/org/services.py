@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from loudou.core.audit import audit, snapshot
 from loudou.core.errors import PermissionDenied, ValidationFailed
 from loudou.core.money import parse_amount, validate_currency
+from loudou.core.text import require_fits
 from loudou.org.access import require_manager_of
 from loudou.org.models import AccessLevel, Branch, Target, TargetScope, User
 from loudou.playbooks.models import Role
@@ -114,6 +115,7 @@ def user_create(
         is_staff=access_level == AccessLevel.ADMIN,
         is_superuser=access_level == AccessLevel.ADMIN,
     )
+    require_fits(user, "display_name", "email")
     if check_password and password_hash is None:
         try:
             validate_password(password, user)

@@ -10,6 +10,7 @@ from loudou.core import clock
 from loudou.core.audit import audit
 from loudou.core.errors import NotFound, PermissionDenied, ValidationFailed
 from loudou.core.money import parse_amount, validate_currency
+from loudou.core.text import require_fits
 from loudou.customers.models import Account
 from loudou.org.access import manages_branch, require_manager_of
 from loudou.pipeline.gates import criteria_states
@@ -113,6 +114,7 @@ def opportunity_create(
         updated_at=now,
         version=1,
     )
+    require_fits(opp, "source")
     opp.save()
     if evidence:
         record_evidence_many(opp, evidence, actor=actor, up_to=first)
@@ -193,6 +195,7 @@ def opportunity_update(
         opp.close_date = changes["close_date"]
     if "probability_override" in changes:
         opp.probability_override = _clean_probability(changes["probability_override"])
+    require_fits(opp, "source")
     return commit(
         opp,
         actor=actor,

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from loudou.core import clock
 from loudou.core.audit import audit, snapshot
 from loudou.core.errors import NotFound, ValidationFailed
+from loudou.core.text import require_fits
 from loudou.pipeline.models import (
     Competitor,
     CompetitorKind,
@@ -84,6 +85,7 @@ def competitor_add(
         raise ValidationFailed(
             _("Unknown kind “%(k)s”.") % {"k": kind}, details={"kind": "invalid"}
         )
+    require_fits(Competitor(name=name.strip()), "name")
     competitor, _created = Competitor.objects.get_or_create(
         name=name.strip(), defaults={"kind": kind}
     )
@@ -163,6 +165,7 @@ def key_date_set(
     before = snapshot(existing, ["kind", "planned", "actual"]) if existing else None
     row = existing or KeyDate(opportunity=opp, kind=kind)
     row.planned, row.actual, row.label = planned, actual, label.strip()
+    require_fits(row, "label")
     row.save()
     audit(
         "keydate.set",

@@ -14,6 +14,7 @@ from loudou.core import clock
 from loudou.core.audit import audit
 from loudou.core.errors import GateRefused, PermissionDenied, ValidationFailed
 from loudou.core.i18n import join_clauses, localized, parenthesised
+from loudou.core.text import require_fits
 from loudou.org.access import manages_branch
 from loudou.pipeline.gates import CriterionState, gate_check
 from loudou.pipeline.models import (
@@ -245,6 +246,7 @@ def opportunity_lose(
             )
         reason = found
     if isinstance(lost_to, str):
+        require_fits(Competitor(name=lost_to.strip()), "name")
         lost_to = Competitor.objects.filter(name=lost_to).first() or Competitor.objects.create(
             name=lost_to.strip(), kind="vendor"
         )
