@@ -469,32 +469,48 @@ def verify_files(directory: Path, manifest: dict[str, Any], progress: Progress) 
         progress.advance()
 
 
-def _check_schema(manifest: dict[str, Any], tables: list[Table]) -> None:
-    """The database is migrated, to the same migrations as the dump, with the same columns."""
+def _check_schema(manifest: dict[str, Any], tables: list[Table]) -> list[str]:
+    """The database is fully migrated and each of the dump's tables has the columns this
+    database's has. A dump from an earlier loudou loads when what changed since are only new
+    tables: they stay empty (derived ones are rebuilt). Returns the tables the dump lacks."""
     executor = MigrationExecutor(connection)
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
         raise DumpRefused(_("The database is not fully migrated: run `loudou migrate` first."))
     here = _applied_migrations()
-    if manifest.get("migrations") != here:
-        differ = sorted(
-            app
-            for app in set(here) | set(manifest.get("migrations") or {})
-            if here.get(app) != (manifest.get("migrations") or {}).get(app)
-        )
+    theirs = manifest.get("migrations") or {}
+    unknown = sorted(
+        f"{app}.{name}"
+        for app, names in theirs.items()
+        for name in names
+        if name not in here.get(app, [])
+    )
+    if unknown:
         raise DumpRefused(
             _(
-                "The dump was written by a loudou whose database migrations differ from this "
-                "one's (apps: %(apps)s). Load it with loudou %(version)s, then upgrade."
+                "The dump was written by a newer loudou (%(version)s): its database has "
+                "migrations this code does not know (%(migrations)s). Upgrade loudou first, "
+                "then load it. Nothing was loaded."
             )
-            % {"apps": ", ".join(differ), "version": manifest.get("loudou_version", "?")}
+            % {"version": manifest.get("loudou_version", "?"), "migrations": ", ".join(unknown)}
         )
     expected = {t.label: [c.key for c in t.columns] for t in tables}
     found = {e["model"]: e["columns"] for e in manifest["models"]}
-    for label in sorted(set(expected) | set(found)):
-        if expected.get(label) != found.get(label):
+    for label in sorted(found):
+        if expected.get(label) != found[label]:
             raise DumpRefused(
-                _("The dump's table %(model)s does not match this database's.") % {"model": label}
+                _(
+                    "The dump's table %(model)s does not match this database's (a migration "
+                    "since the dump changed its columns): load it with the loudou that wrote "
+                    "it (%(version)s), migrate, and write a new dump."
+                )
+                % {"model": label, "version": manifest.get("loudou_version", "?")}
             )
+    missing = sorted(set(expected) - set(found))
+    if missing and theirs == here:
+        raise DumpRefused(
+            _("The dump lacks the tables %(tables)s.") % {"tables": ", ".join(missing)}
+        )
+    return missing
 
 
 def _check_empty(tables: list[Table]) -> None:
@@ -559,9 +575,10 @@ def _load_table(path: Path, table: Table, rows: int, keys: NaturalKeys, progress
     return count + len(batch)
 
 
-def _finish(tables: list[Table]) -> None:
-    """Check every foreign key now, let new rows get fresh ids, check the analytics caches."""
-    from loudou.analytics.caches import caches_verify
+def _finish(tables: list[Table], *, rebuild_caches: bool = False) -> None:
+    """Check every foreign key now, let new rows get fresh ids, check the analytics caches
+    (rebuilt first from the history when the dump, older than this code, lacks a table)."""
+    from loudou.analytics.caches import caches_rebuild, caches_verify
 
     try:
         connection.check_constraints(table_names=[t.model._meta.db_table for t in tables])
@@ -573,6 +590,8 @@ def _finish(tables: list[Table]) -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+    if rebuild_caches:
+        caches_rebuild()
     problems = caches_verify()
     if problems:
         raise DumpRefused(
@@ -589,7 +608,7 @@ def load_all(directory: str | Path, *, progress: Progress | None = None) -> dict
     manifest = read_manifest(source)
     verify_files(source, manifest, progress)
     tables = {t.label: t for t in dump_tables()}
-    _check_schema(manifest, list(tables.values()))
+    missing = _check_schema(manifest, list(tables.values()))
     loaded: dict[str, int] = {}
     with transaction.atomic():
         _check_empty(list(tables.values()))
@@ -598,7 +617,7 @@ def load_all(directory: str | Path, *, progress: Progress | None = None) -> dict
             table = tables[entry["model"]]
             path = source / Path(entry["file"]).name
             loaded[table.label] = _load_table(path, table, entry["rows"], keys, progress)
-        _finish(list(tables.values()))
+        _finish(list(tables.values()), rebuild_caches=bool(missing))
     return {
         "directory": str(source),
         "exported_at": manifest.get("exported_at"),
