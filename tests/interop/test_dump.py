@@ -360,9 +360,7 @@ def older(copy: Path, drop: dict[str, tuple[str, str]]) -> None:
     (copy / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
 
 
-def test_a_dump_from_before_new_tables_loads_and_rebuilds_the_caches(
-    demo: Any, copy: Path
-) -> None:
+def test_a_dump_from_before_new_tables_loads_and_rebuilds_the_caches(demo: Any, copy: Path) -> None:
     """An upgrade that only added tables: the old dump loads, the new tables start empty, the
     derived state spans are rebuilt from the history."""
     before = {label: len(rows) for label, rows in demo["rows"].items()}
