@@ -201,3 +201,27 @@ def test_a_bad_session_length_is_named(tmp_path: Any, value: str) -> None:
     )
     assert code != 0
     assert "LOUDOU_SESSION_HOURS must be a whole number" in err
+
+
+def _read_only(request: Any) -> Any:
+    import sqlite3
+
+    from django.db import OperationalError
+
+    cause = sqlite3.OperationalError("attempt to write a readonly database")
+    cause.sqlite_errorname = "SQLITE_READONLY"  # type: ignore[attr-defined]
+    raise OperationalError("attempt to write a readonly database") from cause
+
+
+@override_settings(ROOT_URLCONF="tests.core.read_only_urls", DEBUG=False)
+def test_a_read_only_database_is_a_503_that_says_so(db: Any) -> None:
+    client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="en")
+    page = client.post("/write/")
+    assert page.status_code == 503
+    html = page.content.decode()
+    assert "The database is read-only, so nothing was saved." in html
+    assert page["X-Request-ID"] in html and "Traceback" not in html
+    api = client.post("/api/v1/write")
+    assert api.status_code == 503
+    assert api.json()["code"] == "service_unavailable"
+    assert api.json()["detail"].startswith("The database is read-only")

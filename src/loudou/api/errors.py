@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from loudou.core.database import database_unavailable
 from loudou.core.errors import Conflict, GateRefused, LoudouError
 
 logger = logging.getLogger("loudou.api")
@@ -43,6 +44,7 @@ STATUS = {
     "validation_failed": 422,
     "throttled": 429,
     "internal_error": 500,
+    "service_unavailable": 503,
 }
 
 
@@ -62,6 +64,7 @@ def problem_titles() -> dict[str, str]:
         "validation_failed": _("Invalid input"),
         "throttled": _("Too many requests"),
         "internal_error": _("Internal error"),
+        "service_unavailable": _("Database unavailable"),
     }
 
 
@@ -175,8 +178,12 @@ def not_found(request: HttpRequest, exc: Exception | None = None) -> HttpRespons
 
 
 def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
-    """A bug: logged with its traceback, answered without internals."""
+    """A bug: logged with its traceback, answered without internals. A database that cannot
+    take writes (read-only, disk full) is not a bug: 503, saying so."""
     logger.exception("API error on %s %s", request.method, request.path, exc_info=exc)
+    unavailable = database_unavailable(exc)
+    if unavailable is not None:
+        return problem(request, "service_unavailable", unavailable)
     return problem(
         request, "internal_error", _("Something went wrong on our side; it has been logged.")
     )

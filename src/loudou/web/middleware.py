@@ -1,15 +1,21 @@
 """Per-user language and time zone, and service errors turned into the right HTTP answer."""
 
+import logging
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from loudou.core.database import database_unavailable
 from loudou.core.errors import NotFound, PermissionDenied
+from loudou.web.views.errors import server_error
+
+logger = logging.getLogger("loudou.database")
 
 
 class UserPreferencesMiddleware:
@@ -45,6 +51,13 @@ class UserPreferencesMiddleware:
             return render(
                 request, "web/errors/403.html", {"message": exception.message}, status=403
             )
+        if isinstance(exception, DatabaseError):
+            # Read-only or full: the administrator's to fix; say so (the log keeps the traceback).
+            unavailable = database_unavailable(exception)
+            if unavailable is not None:
+                logger.error("Database unavailable on %s %s", request.method, request.path,
+                             exc_info=exception)  # fmt: skip
+                return server_error(request, message=unavailable, status=503)
         return None
 
 

@@ -27,18 +27,23 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "web/errors/404.html", status=404)
 
 
-def server_error(request: HttpRequest) -> HttpResponse:
-    """500: a page that reads nothing from the database, with the request id."""
+def server_error(request: HttpRequest, *, message: str = "", status: int = 500) -> HttpResponse:
+    """500 (or 503 with `message` when the database cannot take writes): a page that reads
+    nothing from the database, with the request id."""
     request_id = current_request_id()
     if _is_api(request):
         from loudou.api.errors import problem
 
         return problem(
             request,
-            "internal_error",
-            _("Something went wrong on our side; quote request id %(id)s to support.")
+            "internal_error" if status == 500 else "service_unavailable",
+            message
+            or _("Something went wrong on our side; quote request id %(id)s to support.")
             % {"id": request_id},
+            status=status,
             request_id=request_id,
         )
-    html = get_template("web/errors/500.html").render({"request_id": request_id})
-    return HttpResponse(html, status=500)
+    html = get_template("web/errors/500.html").render(
+        {"request_id": request_id, "message": message}
+    )
+    return HttpResponse(html, status=status)
