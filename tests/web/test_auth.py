@@ -156,3 +156,14 @@ def test_a_refused_password_change_changes_nothing(
 def test_the_password_page_needs_a_sign_in(db: Any) -> None:
     response = Client().post("/preferences/password/", {"current": "x"})
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_the_language_cookie_is_secure_where_the_session_cookie_is(
+    org: dict[str, Any], settings: Any
+) -> None:
+    settings.SESSION_COOKIE_SECURE = True
+    response = Client().post("/language/", {"language": "en"}, secure=True)
+    assert response.cookies["django_language"]["secure"] is True
+    settings.SESSION_COOKIE_SECURE = False
+    response = Client().post("/language/", {"language": "en"})
+    assert response.cookies["django_language"]["secure"] == ""

@@ -69,7 +69,11 @@ def language_switch(request: HttpRequest) -> HttpResponse:
     translation.activate(language)
     response = redirect(_safe_next(request, request.META.get("HTTP_REFERER") or "/"))
     response.set_cookie(
-        settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite="Lax"
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,  # over https only, like the session's
     )
     return response
 
@@ -97,6 +101,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
             chosen or "",
             max_age=365 * 24 * 3600 if chosen else 0,
             samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
         )
         return response
     return render(request, "web/auth/preferences.html", context)
