@@ -43,6 +43,7 @@ def test_options_are_checked() -> None:
         "preferences",
         "import",
         "import-review",
+        "audit",
         "gate",
     ]
 

@@ -161,6 +161,9 @@ SHOTS = [
     Shot("preferences", "seller", lambda d: reverse("web:preferences")),
     Shot("import", "manager", lambda d: reverse("web:import")),
     Shot("import-review", "manager", lambda d: reverse("web:import"), act=_upload_sample),
+    # The overrides: what a manager looks for first (the unfiltered log opens on the preference
+    # changes the screenshots themselves make).
+    Shot("audit", "manager", lambda d: reverse("web:audit") + "?action=gate.override"),
     Shot(
         "gate",
         "seller",
@@ -229,6 +232,8 @@ class Command(BaseCommand):
         # A refused gate answers 409 by design: Django's "Conflict: ..." warnings are noise here
         # (set after the server's setup, which configures logging again).
         logging.getLogger("django.request").setLevel(logging.ERROR)
+        # The in-process server's request lines would bury the command's own progress.
+        logging.getLogger("loudou.request").setLevel(logging.WARNING)
         try:
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
