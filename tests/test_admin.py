@@ -149,6 +149,7 @@ def test_every_loudou_model_is_registered() -> None:
             "customers",
             "pipeline",
             "analytics",
+            "learning",
             "interop",
             "api",
         )
@@ -196,6 +197,18 @@ def test_every_changelist_and_change_page_answers(
         report={"new": 1},
     )
     Client().post("/login/", {"username": "seller", "password": "a wrong password"})
+    from loudou.learning.models import WinModel
+
+    WinModel.objects.create(
+        playbook=deal.playbook,
+        trained_at=timezone.now(),
+        cutoff=timezone.now(),
+        training_deals=0,
+        training_won=0,
+        training_snapshots=0,
+        evaluation_deals=0,
+        evaluation_snapshots=0,
+    )
     for model in admin.site._registry:
         response = staff.get(admin_url(model, "changelist"))
         assert response.status_code == 200, model

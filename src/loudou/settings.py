@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "loudou.customers",
     "loudou.pipeline",
     "loudou.analytics",
+    "loudou.learning",
     "loudou.interop",
     "loudou.web",
     "loudou.api",

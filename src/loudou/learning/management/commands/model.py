@@ -1,0 +1,132 @@
+"""`loudou model train|evaluate|explain`: win probabilities learned from the closed deals."""
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from rich.console import Console
+from rich.table import Table
+
+from loudou.analytics.scope import iso_date, scope_from_options
+from loudou.core.cli import dump_json
+from loudou.core.errors import LoudouError
+from loudou.learning.selectors import win_explain, win_model_active, win_model_summary
+from loudou.learning.services import win_model_train
+
+NAMES = {
+    "stage_defaults": "stage defaults (playbook)",
+    "stage_rates": "stage rates learned (company → branch → person)",
+    "naive_bayes": "naive Bayes (Odoo-style, final values)",
+    "logistic": "logistic regression, calibrated",
+    "logistic_uncalibrated": "logistic regression, uncalibrated",
+}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--playbook", help="Playbook key (default: the default playbook).")
+    parser.add_argument("--as", dest="as_user", help="See only what this user may see.")
+    parser.add_argument("--json", action="store_true", help="Print one JSON document.")
+    parser.add_argument("--lang", choices=["zh-hans", "en"])
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+class Command(BaseCommand):
+    help = "Learn win probabilities from closed deals; compare them with the alternatives; explain."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        train = sub.add_parser("train", help="Fit, calibrate and evaluate a win model.")
+        train.add_argument("--cutoff", type=iso_date, help="Fit on deals closed before this day.")
+        train.add_argument(
+            "--exclude", action="append", default=[], help="Leave a feature out (repeatable)."
+        )
+        _common(train)
+        _common(sub.add_parser("evaluate", help="The stored model's comparison table."))
+        explain = sub.add_parser("explain", help="One deal's probability and its top factors.")
+        explain.add_argument("opportunity", type=int)
+        _common(explain)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        scope = scope_from_options(options)
+        try:
+            if options["action"] == "train":
+                model = win_model_train(
+                    playbook=scope.playbook,
+                    actor=scope.actor,
+                    cutoff=options["cutoff"],
+                    exclude=tuple(options["exclude"]),
+                )
+                data = win_model_summary(model)
+            elif options["action"] == "evaluate":
+                model = win_model_active(scope.playbook)
+                if model is None:
+                    raise CommandError(
+                        _("No win model is trained for playbook %(p)s: run `loudou model train`.")
+                        % {"p": scope.playbook.key}
+                    )
+                data = win_model_summary(model)
+            else:
+                data = win_explain(scope.actor, options["opportunity"])
+        except LoudouError as exc:
+            raise CommandError(exc.message) from None
+        if options["json"]:
+            self.stdout.write(dump_json(data))
+            return
+        console = Console(file=self.stdout, width=140)  # type: ignore[arg-type]
+        if options["action"] == "explain":
+            self._explain(console, data)
+        else:
+            self._table(console, data)
+
+    def _table(self, console: Console, data: dict[str, Any]) -> None:
+        table = Table(
+            title=_(
+                "%(playbook)s — cutoff %(cutoff)s: fit on %(deals)s deals (%(snaps)s snapshots), "
+                "evaluated on %(edeals)s later deals (%(esnaps)s snapshots)"
+            )
+            % {
+                "playbook": data["playbook"],
+                "cutoff": data["cutoff"][:10],
+                "deals": data["training"]["deals"],
+                "snaps": data["training"]["snapshots"],
+                "edeals": data["evaluation"]["deals"],
+                "esnaps": data["evaluation"]["snapshots"],
+            },
+            title_justify="left",
+            caption=_("Brier and log loss: lower is better. AUC: 0.5 is chance."),
+            caption_justify="left",
+        )
+        for label, justify in ((_("Model"), "left"), ("Brier", "right"), (_("Log loss"), "right"),
+                               ("AUC", "right")):  # fmt: skip
+            table.add_column(label, justify=justify)  # type: ignore[arg-type]
+        for name, m in data["models"].items():
+            table.add_row(NAMES.get(name, name), _f(m["brier"]), _f(m["log_loss"]), _f(m["auc"]))
+        console.print(table)
+        curve = Table(title=_("Reliability (calibrated logistic regression)"), title_justify="left")
+        for label in (_("Bin"), _("Snapshots"), _("Mean predicted"), _("Share won")):
+            curve.add_column(label, justify="right")
+        for row in data["models"]["logistic"]["reliability"]:
+            curve.add_row(row["bin"], str(row["count"]), _f(row["predicted"], 3),
+                          _f(row["observed"], 3))  # fmt: skip
+        console.print(curve)
+        if data["dropped_as_leaks"]:
+            console.print(
+                _("Left out as likely leaks (alone separate won from lost): %(f)s")
+                % {"f": ", ".join(f"{k} (AUC {v})" for k, v in data["dropped_as_leaks"].items())}
+            )
+
+    def _explain(self, console: Console, data: dict[str, Any]) -> None:
+        console.print(
+            _("%(name)s — learned win probability %(p).0f %% (stage default %(d).0f %%)")
+            % {
+                "name": data["name"],
+                "p": data["probability"] * 100,
+                "d": data["stage_default"] * 100,
+            }
+        )
+        for factor in data["factors"]:
+            console.print(f"  {factor['text']}")
