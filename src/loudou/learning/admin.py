@@ -16,6 +16,7 @@ class WinModelAdmin(ReadOnlyAdmin):
         "cutoff",
         "training_deals",
         "evaluation_deals",
+        "offered",
         "active",
     ]
     list_filter = ["active", "playbook"]

@@ -145,6 +145,34 @@ class StageRates:
     def predict(self, snapshots: list[Snapshot]) -> np.ndarray:
         return np.array([self.rate(s.stage, s.branch_id, s.owner_id) for s in snapshots])
 
+    def to_json(self) -> dict[str, Any]:
+        """The counts and prior strengths as plain JSON (keys "stage|id"), for `from_json`."""
+        return {
+            "company": {k: list(v) for k, v in self.totals.items()},
+            "branch": {f"{k[0]}|{k[1]}": list(v) for k, v in self.by_branch.items()},
+            "owner": {f"{k[0]}|{k[1]}": list(v) for k, v in self.by_owner.items()},
+            "m_branch": self.m_branch,
+            "m_owner": self.m_owner,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "StageRates":
+        """The stage rates stored with a model (predictions when the model falls back to them)."""
+        rates = cls.__new__(cls)
+
+        def keyed(table: dict[str, list[int]]) -> dict[tuple[str, int], list[int]]:
+            out = {}
+            for key, value in table.items():
+                stage, _sep, ident = key.rpartition("|")
+                out[(stage, None if ident == "None" else int(ident))] = value
+            return out
+
+        rates.totals = dict(data["company"])
+        rates.by_branch = keyed(data["branch"])
+        rates.by_owner = keyed(data["owner"])
+        rates.m_branch, rates.m_owner = data["m_branch"], data["m_owner"]
+        return rates
+
     def suggested(self) -> dict[str, dict[str, Any]]:
         """Per stage: deals that reached it, won, and the company rate (the suggested default
         probability of a later increment)."""

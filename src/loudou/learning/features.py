@@ -245,10 +245,13 @@ class History:
         closed = [d for d in self.deals.values() if d.closed is not None]
         return sorted(closed, key=lambda d: (d.closed, d.pk))
 
-    def moments(self, deal: Deal, *, start: float | None = None) -> list[float]:
+    def moments(
+        self, deal: Deal, *, start: float | None = None, until: float | None = None
+    ) -> list[float]:
         """The moments a closed deal is snapshotted: each stage entry and every
         SNAPSHOT_EVERY_DAYS days from creation while open, before it closed; with `start`, only
-        moments at or after it, plus `start` itself if the deal was open then."""
+        moments at or after it, plus `start` itself if the deal was open then; with `until`, only
+        moments at or before it (the horizon rule of `training`)."""
         end = deal.closed if deal.closed is not None else math.inf
         found = set(deal.stay_from)
         step = deal.created
@@ -259,6 +262,8 @@ class History:
             found = {t for t in found if t >= start}
             if deal.created <= start < end:
                 found.add(start)
+        if until is not None:
+            found = {t for t in found if t <= until}
         usable = []
         for t in sorted(found):
             span = deal.span_at(t)
@@ -326,10 +331,12 @@ class History:
             deal.size_band or "-", won,
         )  # fmt: skip
 
-    def snapshots(self, deals: list[Deal], *, start: float | None = None) -> list[Snapshot]:
+    def snapshots(
+        self, deals: list[Deal], *, start: float | None = None, until: float | None = None
+    ) -> list[Snapshot]:
         out = []
         for deal in deals:
-            for t in self.moments(deal, start=start):
+            for t in self.moments(deal, start=start, until=until):
                 snap = self.snapshot(deal, t)
                 if snap is not None:
                     out.append(snap)

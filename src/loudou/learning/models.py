@@ -36,6 +36,10 @@ class WinModel(models.Model):
     metrics = models.JSONField(_("evaluation metrics"), default=dict)
     seconds = models.FloatField(_("training time (s)"), default=0.0)
     active = models.BooleanField(_("active"), default=True)
+    #: False when the logistic model lost, on the held-out later deals' Brier score, to the
+    #: learned stage rates or the stage defaults: predictions then use the better of those
+    #: (`parameters["used"]`, the numbers in `parameters["fallback"]`).
+    offered = models.BooleanField(_("offered"), default=True)
 
     class Meta:
         verbose_name = _("win model")

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from loudou.core import clock
 from loudou.core.errors import NotFound
 from loudou.learning import training
+from loudou.learning.evaluation import StageRates
 from loudou.learning.features import History, matrix
 from loudou.learning.models import WinModel
 from loudou.pipeline.models import Status
@@ -46,7 +47,88 @@ def win_model_summary(model: WinModel) -> dict[str, Any]:
         "seconds": model.seconds,
         "models": {name: model.metrics[name] for name in names if name in model.metrics},
         "suggested_stage_probabilities": model.parameters.get("suggested_stage_probabilities", {}),
+        "offered": model.offered,
+        "used": model.parameters.get("used", "logistic"),
+        "fallback": model.parameters.get("fallback"),
+        "horizon_days": model.parameters.get("horizon_days"),
+        "censored_deals": model.metrics.get("counts", {}).get("censored_deals"),
+        "calibration": {
+            k: v
+            for k, v in model.parameters.get("calibration", {}).items()
+            if k in ("method", "trial", "reason")
+        },
+        "feature_selection": model.parameters.get("feature_selection"),
     }
+
+
+def fallback_reason(model: WinModel) -> str | None:
+    """Why the model's logistic regression is not offered, in words (None when it is)."""
+    if model.offered:
+        return None
+    brier = model.parameters["fallback"]["brier"]
+    used = model.parameters["used"]
+    return _(
+        "The learned per-deal model is not offered: on the later deals its Brier score "
+        "(%(logistic).4f) does not beat the learned stage rates (%(rates).4f) and the stage "
+        "defaults (%(defaults).4f). Using %(used)s."
+    ) % {
+        "logistic": brier["logistic"],
+        "rates": brier["stage_rates"],
+        "defaults": brier["stage_defaults"],
+        "used": _source_label(used),
+    }
+
+
+def _source_label(source: str) -> str:
+    return {
+        "logistic": _("the learned per-deal model"),
+        "stage_rates": _("the learned stage rates"),
+        "stage_defaults": _("the stage default probabilities"),
+    }[source]
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def _stage_rate_factors(model: WinModel, opp: Any, stage: str) -> tuple[float, list[dict]]:
+    """The learned stage rate of the deal (company → branch → owner) and each step as a factor:
+    the deals behind it and how it moved the log-odds."""
+    rates = StageRates.from_json(model.parameters["stage_rates"])
+    company = rates.company_rate(stage)
+    p = company
+    won, total = rates.totals.get(stage, (0, 0))
+    factors = [
+        {
+            "feature": "stage_rate:company",
+            "label": _("deals that reached stage %(s)s") % {"s": stage},
+            "value": _("%(w)s of %(n)s won") % {"w": won, "n": total},
+            "contribution": round(_logit(company), 3),
+        }
+    ]
+    steps = (
+        ("branch", _("the branch's deals at this stage"), rates.by_branch, rates.m_branch,
+         opp.branch_id),
+        ("owner", _("the owner's deals at this stage"), rates.by_owner, rates.m_owner,
+         opp.owner_id),
+    )  # fmt: skip
+    for kind, label, table, m, key in steps:
+        won, total = table.get((stage, key), (0, 0))
+        after = (won + m * p) / (total + m)
+        factors.append(
+            {
+                "feature": f"stage_rate:{kind}",
+                "label": label,
+                "value": _("%(w)s of %(n)s won") % {"w": won, "n": total},
+                "contribution": round(_logit(after) - _logit(p), 3),
+            }
+        )
+        p = after
+    for factor in factors:
+        factor["text"] = f"{factor['label']}: {factor['value']} ({factor['contribution']:+.2f})"
+        factor["text"] = factor["text"].replace("-", "−")
+    return p, factors
 
 
 def _label(name: str) -> str:
@@ -73,7 +155,10 @@ def _label(name: str) -> str:
 def win_explain(user: Any, opportunity_id: int) -> dict[str, Any]:
     """The learned win probability of a deal the user may see, with the factors that moved it
     most (each feature's contribution on the model's log-odds scale, relative to the average
-    training snapshot) and the stage default beside it. NotFound if the user may not see the deal
+    training snapshot) and the stage default beside it. When the stored model is not offered
+    (it lost to the learned stage rates or the stage defaults on the later deals), the
+    probability is the one it fell back to (`source`), with the steps of the stage rate as
+    factors, and `reason` says why. NotFound if the user may not see the deal
     or no model is trained for its playbook."""
     opp = opportunity_get(user, opportunity_id)
     model = win_model_active(opp.playbook)
@@ -83,7 +168,11 @@ def win_explain(user: Any, opportunity_id: int) -> dict[str, Any]:
             % {"p": opp.playbook.key}
         )
     stage_default = opp.stage.probability / 100.0
+    used = model.parameters.get("used", "logistic")
     base: dict[str, Any] = {
+        "source": used,
+        "offered": model.offered,
+        "reason": fallback_reason(model),
         "opportunity": opp.pk,
         "name": opp.name,
         "stage": opp.stage.key,
@@ -93,6 +182,11 @@ def win_explain(user: Any, opportunity_id: int) -> dict[str, Any]:
     }
     if opp.status != Status.OPEN:
         return {**base, "probability": 1.0 if opp.status == Status.WON else 0.0, "factors": []}
+    if used == "stage_defaults":
+        return {**base, "probability": stage_default, "factors": []}
+    if used == "stage_rates":
+        probability, factors = _stage_rate_factors(model, opp, opp.stage.key)
+        return {**base, "probability": round(probability, 4), "factors": factors}
     history = History(opp.playbook)
     snap = training.snapshot_now(history, opp.pk, clock.now())
     if snap is None:

@@ -21,14 +21,18 @@ def win_model_train(
     actor: Any,
     cutoff: dt.date | None = None,
     exclude: tuple[str, ...] = (),
+    horizon: float | None = None,
 ) -> WinModel:
     """Learn win probabilities from the playbook's closed deals, evaluate them beside the
     alternatives, and store the model as the playbook's active one (the previous one is kept,
-    inactive). Refuses, changing nothing, when there is too little history."""
+    inactive). Refuses, changing nothing, when there is too little history. The model is stored
+    with `offered` false when it does not beat the learned stage rates and the stage defaults on
+    the later deals: predictions then fall back (see `training.choose_offer`). `horizon`: H in
+    days (default: `training.default_horizon`)."""
     history = History(playbook)
     at = days(end_of_day(cutoff)) if cutoff else None
     try:
-        result = training.train(history, cutoff=at, exclude=exclude)
+        result = training.train(history, cutoff=at, exclude=exclude, horizon=horizon)
     except training.NotEnoughHistory as exc:
         c = exc.counts
         raise ValidationFailed(
@@ -73,9 +77,13 @@ def win_model_train(
                     "calibration_cut": result["calibration_cut"].isoformat(),
                     "core_snapshots": result["core_snapshots"],
                     "calibration_snapshots": result["calibration_snapshots"],
+                    "horizon_days": round(result["horizon_days"], 3),
+                    "censored_deals": result["censored_deals"],
+                    "training_snapshot_deals": result["training_snapshot_deals"],
                     "evaluation_won": result["evaluation_won"],
                 },
             },
             seconds=result["seconds"],
             active=True,
+            offered=result["offered"],
         )

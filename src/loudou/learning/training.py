@@ -41,7 +41,15 @@ MIN_EACH = 40
 MIN_EVALUATION = 20
 #: The default cutoff: the moment by which this share of the closed deals had closed.
 CUTOFF_SHARE = 0.7
-CALIBRATION_SHARE = 0.8
+#: The fit snapshots taken before this quantile of their moments fit the regression; the later
+#: ones are the calibration window.
+CALIBRATION_SHARE = 0.75
+#: H, the horizon: this quantile of the time from a fit snapshot to its deal's close.
+HORIZON_QUANTILE = 0.8
+#: The calibration maps tried (beside none) and the AUC loss tolerated for the ties an isotonic
+#: step line makes (a sigmoid that reverses the ranking is never kept, whatever the Brier).
+CALIBRATION_METHODS = ("sigmoid", "isotonic")
+AUC_TOLERANCE = 0.005
 #: A numeric feature that alone separates won from lost this well on the fit part (AUC ≥ this or
 #: ≤ 1 − this) is taken for a leak (a value recorded with hindsight) and left out.
 LEAK_AUC = 0.95
@@ -61,9 +69,19 @@ def default_cutoff(closed_times: list[float]) -> float:
 
 def predict(parameters: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Calibrated probabilities for rows of features, from the stored numbers alone."""
-    z = raw_logit(parameters, x)
-    a, b = parameters["calibration"]["a"], parameters["calibration"]["b"]
-    return 1.0 / (1.0 + np.exp(a * z + b))
+    return calibrate(parameters["calibration"], raw_logit(parameters, x))
+
+
+def calibrate(calibration: dict[str, Any], z: np.ndarray) -> np.ndarray:
+    """The stored calibration map applied to raw log-odds: none (the logistic function),
+    sigmoid (Platt: 1 / (1 + exp(a·z + b))) or isotonic (a non-decreasing step line through the
+    stored points, clipped at its ends: what scikit-learn's IsotonicRegression does)."""
+    method = calibration.get("method", "sigmoid")
+    if method == "none":
+        return 1.0 / (1.0 + np.exp(-z))
+    if method == "isotonic":
+        return np.interp(z, np.array(calibration["x"]), np.array(calibration["y"]))
+    return 1.0 / (1.0 + np.exp(calibration["a"] * z + calibration["b"]))
 
 
 def raw_logit(parameters: dict[str, Any], x: np.ndarray) -> np.ndarray:
@@ -108,11 +126,136 @@ def _leaks(x: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, float]:
     return found
 
 
-def train(history: History, *, cutoff: float | None = None, exclude: tuple[str, ...] = ()) -> dict:
-    """Fit, calibrate and evaluate; return everything a `WinModel` stores. Raises
-    NotEnoughHistory when the fit or evaluation part is too small."""
+def default_horizon(history: History, fit_deals: list[Any]) -> float:
+    """H, in days: the HORIZON_QUANTILE of the time from a snapshot to its deal's close, over
+    the snapshots of the fit part's deals. A deal open at t ≤ T − H has most likely closed by T."""
+    gaps = [d.closed - t for d in fit_deals for t in history.moments(d)]
+    return float(np.quantile(gaps, HORIZON_QUANTILE)) if gaps else 0.0
+
+
+def _group(name: str) -> str:
+    return name.partition(":")[0] if ":" in name else name
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(x, y)
+
+
+def select_features(
+    core: list[Snapshot], window: list[Snapshot], names: list[str]
+) -> tuple[list[str], dict[str, Any]]:
+    """Leave out the inputs that do not carry over to later deals. One backward pass over the
+    groups (each numeric feature; the industry one-hots; the size one-hots; the stage one-hots
+    are always kept): a group is dropped when the regression fitted on the core snapshots
+    without it scores a lower Brier on the calibration window (later snapshots) than with
+    everything. Returns the kept names and, per group, the window Brier without it."""
+    y_core, y_win = outcomes(core), outcomes(window)
+    if len(set(y_core.tolist())) < 2 or len(set(y_win.tolist())) < 2:
+        return names, {"all": None, "dropped": []}
+
+    def window_brier(kept: list[str]) -> float:
+        model = _fit(matrix(core, kept), y_core)
+        return ev.brier(model.predict_proba(matrix(window, kept))[:, 1], y_win)
+
+    full = window_brier(names)
+    groups = [g for g in dict.fromkeys(_group(n) for n in names) if g != "stage"]
+    without = {g: window_brier([n for n in names if _group(n) != g]) for g in groups}
+    dropped = [g for g in groups if without[g] < full]
+    kept = [n for n in names if _group(n) not in dropped]
+    return kept, {
+        "all": round(full, 5),
+        "without": {g: round(v, 5) for g, v in without.items()},
+        "dropped": dropped,
+    }
+
+
+def _calibrators(model: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Sigmoid and isotonic maps fitted on (x, y) over the frozen regression."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
+
+    out = {}
+    for method in CALIBRATION_METHODS:
+        calibrated = CalibratedClassifierCV(FrozenEstimator(model), method=method)
+        calibrated.fit(x, y)
+        out[method] = calibrated
+    return out
+
+
+def _calibration_parameters(method: str, calibrated: Any) -> dict[str, Any]:
+    if method == "none":
+        return {"method": "none"}
+    calibrator = calibrated.calibrated_classifiers_[0].calibrators[0]
+    if method == "isotonic":
+        return {
+            "method": "isotonic",
+            "x": calibrator.X_thresholds_.tolist(),
+            "y": calibrator.y_thresholds_.tolist(),
+        }
+    return {"method": "sigmoid", "a": float(calibrator.a_), "b": float(calibrator.b_)}
+
+
+def choose_calibration(
+    model: Any, x: np.ndarray, y: np.ndarray, at: np.ndarray
+) -> tuple[dict[str, Any], Any]:
+    """Keep a calibration map only if it helps out of sample. The calibration window is cut in
+    two halves by time; each method is fitted on the earlier half and scored on the later one
+    beside no calibration. A method is a candidate when it lowers the Brier score there and its
+    AUC does not fall below the uncalibrated one by more than AUC_TOLERANCE (a sigmoid with
+    a ≥ 0 reverses the ranking and is never kept); the best candidate is refitted on the whole
+    window (and dropped if that refit reverses the ranking). Returns the stored calibration
+    (with the trial scores) and the fitted scikit-learn calibrated model (None for none)."""
+    order = np.argsort(at, kind="mergesort")
+    half = len(order) // 2
+    early, late = order[:half], order[half:]
+    trial: dict[str, dict[str, Any]] = {}
+    kept, reason = "none", "no method lowered the Brier score on the later half of the window"
+    usable = all(len(set(y[part].tolist())) == 2 for part in (early, late))
+    if not usable:
+        reason = "the calibration window lacks one outcome in one of its halves"
+    else:
+        z_late = model.decision_function(x[late])
+        none_p = 1.0 / (1.0 + np.exp(-z_late))
+        base = {"brier": ev.brier(none_p, y[late]), "auc": ev.auc(none_p, y[late])}
+        trial["none"] = {k: round(v, 5) for k, v in base.items()}
+        best = base["brier"]
+        for method, calibrated in _calibrators(model, x[early], y[early]).items():
+            params = _calibration_parameters(method, calibrated)
+            p = calibrate(params, z_late)
+            row = {"brier": ev.brier(p, y[late]), "auc": ev.auc(p, y[late])}
+            reverses = method == "sigmoid" and params["a"] >= 0
+            ranks = not reverses and row["auc"] >= base["auc"] - AUC_TOLERANCE
+            trial[method] = {**{k: round(v, 5) for k, v in row.items()}, "keeps_ranking": ranks}
+            if ranks and row["brier"] < best:
+                kept, best = method, row["brier"]
+        if kept != "none":
+            reason = f"{kept} lowered the Brier score on the later half of the window"
+    fitted = None
+    params: dict[str, Any] = {"method": "none"}
+    if kept != "none":
+        fitted = _calibrators(model, x, y)[kept]
+        params = _calibration_parameters(kept, fitted)
+        if kept == "sigmoid" and params["a"] >= 0:
+            kept, fitted, params = "none", None, {"method": "none"}
+            reason = "the sigmoid refitted on the whole window reversed the ranking"
+    return {**params, "trial": trial, "reason": reason}, fitted
+
+
+def train(
+    history: History,
+    *,
+    cutoff: float | None = None,
+    exclude: tuple[str, ...] = (),
+    horizon: float | None = None,
+) -> dict:
+    """Fit, calibrate and evaluate; return everything a `WinModel` stores. Raises
+    NotEnoughHistory when the fit or evaluation part is too small. `horizon` (days) overrides
+    H; 0 gives the first increment's selection (every snapshot before T of the deals closed
+    before T)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -129,39 +272,52 @@ def train(history: History, *, cutoff: float | None = None, exclude: tuple[str, 
     ):
         raise NotEnoughHistory(counts)
     _cutoff, fit_deals, later = _split(history, cutoff)
-    calibration_cut = [d.closed for d in fit_deals][
-        max(int(np.ceil(CALIBRATION_SHARE * len(fit_deals))) - 1, 0)
-    ] + 1e-6
-    core = [d for d in fit_deals if d.closed < calibration_cut]
-    calibrating = [d for d in fit_deals if d.closed >= calibration_cut]
-    core_snaps = history.snapshots(core)
-    calibration_snaps = history.snapshots(calibrating, start=calibration_cut)
-    train_snaps = history.snapshots(fit_deals)
+    if horizon is None:
+        horizon = default_horizon(history, fit_deals)
+    last_moment = cutoff - horizon
+    # The fit snapshots: moments t ≤ T − H of deals whose outcome was known by T. The deals open
+    # at such a t and closed at or after T (or still open) are censored: left out, never lost.
+    train_snaps = [s for s in history.snapshots(fit_deals, until=last_moment) if s.at < cutoff]
+    censored = _censored(history, cutoff, last_moment)
+    if len(train_snaps) < 2 or len({s.won for s in train_snaps}) < 2:
+        raise NotEnoughHistory(counts)
+    moments = np.array([s.at for s in train_snaps])
+    inner = float(np.quantile(moments, CALIBRATION_SHARE))
+    # The regression: snapshots up to the inner moment, of deals closed by inner + H (the same
+    # rule one step earlier). The calibration window: the later fit snapshots, labels known by T.
+    core_snaps = [
+        s
+        for s in train_snaps
+        if s.at <= inner and history.deals[s.opportunity_id].closed < inner + horizon
+    ]
+    calibration_snaps = [s for s in train_snaps if s.at > inner]
     eval_snaps = history.snapshots(later, start=cutoff)
 
     names = [n for n in feature_names(train_snaps, history.open_stages) if n not in exclude]
-    x_core, y_core = matrix(core_snaps, names), outcomes(core_snaps)
     leaks = _leaks(matrix(train_snaps, names), outcomes(train_snaps), names)
     names = [n for n in names if n not in leaks]
-    x_core = matrix(core_snaps, names)
+    names, selection = select_features(core_snaps, calibration_snaps, names)
+    x_core, y_core = matrix(core_snaps, names), outcomes(core_snaps)
     x_cal, y_cal = matrix(calibration_snaps, names), outcomes(calibration_snaps)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     model.fit(x_core, y_core)
-    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid")
-    calibrated.fit(x_cal, y_cal)
+    calibration, calibrated = choose_calibration(
+        model, x_cal, y_cal, np.array([s.at for s in calibration_snaps])
+    )
     scaler, regression = model[0], model[1]
-    calibrator = calibrated.calibrated_classifiers_[0].calibrators[0]
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     parameters = {
         "coefficients": regression.coef_[0].tolist(),
         "intercept": float(regression.intercept_[0]),
         "mean": scaler.mean_.tolist(),
         "scale": scale.tolist(),
-        "calibration": {"method": "sigmoid", "a": float(calibrator.a_), "b": float(calibrator.b_)},
+        "calibration": calibration,
         "regularisation_C": C,
         "dropped_as_leaks": leaks,
         "excluded": list(exclude),
         "stage_default": history.stage_default,
+        "horizon_days": round(horizon, 3),
+        "feature_selection": selection,
     }
     x_eval, y_eval = matrix(eval_snaps, names), outcomes(eval_snaps)
     learned = predict(parameters, x_eval)
@@ -173,17 +329,24 @@ def train(history: History, *, cutoff: float | None = None, exclude: tuple[str, 
         "naive_bayes": ev.scores(naive.predict(eval_snaps), y_eval),
         "logistic": ev.scores(learned, y_eval),
     }
-    # The uncalibrated regression, to show what calibration did.
-    metrics["logistic_uncalibrated"] = ev.scores(model.predict_proba(x_eval)[:, 1], y_eval)
+    # The regression without its calibration map, to show what calibration did.
+    raw = 1.0 / (1.0 + np.exp(-raw_logit(parameters, x_eval)))
+    metrics["logistic_uncalibrated"] = ev.scores(raw, y_eval)
     parameters["suggested_stage_probabilities"] = stage_rates.suggested()
     parameters["shrinkage"] = {"branch": stage_rates.m_branch, "person": stage_rates.m_owner}
+    parameters["stage_rates"] = stage_rates.to_json()
+    parameters.update(choose_offer(metrics))
     eval_deals = {s.opportunity_id for s in eval_snaps}
+    sklearn_model = calibrated if calibrated is not None else model
     return {
         "cutoff": from_days(cutoff),
-        "calibration_cut": from_days(calibration_cut),
+        "calibration_cut": from_days(inner),
+        "horizon_days": horizon,
+        "censored_deals": censored,
         "training_deals": len(fit_deals),
         "training_won": counts["won"],
         "training_snapshots": len(train_snaps),
+        "training_snapshot_deals": len({s.opportunity_id for s in train_snaps}),
         "core_snapshots": len(core_snaps),
         "calibration_snapshots": len(calibration_snaps),
         "evaluation_deals": len(eval_deals),
@@ -192,11 +355,42 @@ def train(history: History, *, cutoff: float | None = None, exclude: tuple[str, 
         "features": names,
         "parameters": parameters,
         "metrics": metrics,
+        "offered": parameters["offered"],
         "seconds": round(time.perf_counter() - started, 3),
         # For tests: the sklearn model's own probabilities on the evaluation snapshots.
-        "_sklearn_eval": calibrated.predict_proba(x_eval)[:, 1],
+        "_sklearn_eval": sklearn_model.predict_proba(x_eval)[:, 1],
         "_eval_snapshots": eval_snaps,
         "_train_snapshots": train_snaps,
+        "_core_snapshots": core_snaps,
+        "_calibration_snapshots": calibration_snaps,
+    }
+
+
+def _censored(history: History, cutoff: float, last_moment: float) -> int:
+    """Deals open at some moment t ≤ T − H whose outcome was not known by T (closed at or
+    after T, or still open): left out of the fit, never counted as lost."""
+    count = 0
+    for deal in history.deals.values():
+        if deal.created > last_moment or not deal.span_from:
+            continue
+        if deal.closed is not None and deal.closed < cutoff:
+            continue
+        count += 1
+    return count
+
+
+def choose_offer(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Whether the logistic model is offered: only if it beats, on the held-out later deals'
+    Brier score, both the learned stage rates and the stage defaults. Otherwise the better of
+    those two is used, and the reason is stored (the numbers compared)."""
+    brier = {name: metrics[name]["brier"] for name in ("logistic", "stage_rates", "stage_defaults")}
+    if brier["logistic"] < min(brier["stage_rates"], brier["stage_defaults"]):
+        return {"offered": True, "used": "logistic", "fallback": None}
+    used = "stage_rates" if brier["stage_rates"] < brier["stage_defaults"] else "stage_defaults"
+    return {
+        "offered": False,
+        "used": used,
+        "fallback": {"reason": "loses_on_later_deals", "brier": brier},
     }
 
 

@@ -44,6 +44,12 @@ class Command(BaseCommand):
         train.add_argument(
             "--exclude", action="append", default=[], help="Leave a feature out (repeatable)."
         )
+        train.add_argument(
+            "--horizon",
+            type=float,
+            help="H in days: fit only on snapshots taken before cutoff − H (default: p80 of the "
+            "time from a snapshot to the close; 0: every snapshot before the cutoff).",
+        )
         _common(train)
         _common(sub.add_parser("evaluate", help="The stored model's comparison table."))
         explain = sub.add_parser("explain", help="One deal's probability and its top factors.")
@@ -59,6 +65,7 @@ class Command(BaseCommand):
                     actor=scope.actor,
                     cutoff=options["cutoff"],
                     exclude=tuple(options["exclude"]),
+                    horizon=options["horizon"],
                 )
                 data = win_model_summary(model)
             elif options["action"] == "evaluate":
@@ -113,6 +120,21 @@ class Command(BaseCommand):
             curve.add_row(row["bin"], str(row["count"]), _f(row["predicted"], 3),
                           _f(row["observed"], 3))  # fmt: skip
         console.print(curve)
+        console.print(
+            _("Calibration kept: %(m)s. Horizon H: %(h)s days (%(c)s deals censored).")
+            % {
+                "m": data["calibration"].get("method", "sigmoid"),
+                "h": _f(data["horizon_days"], 1),
+                "c": data["censored_deals"] if data["censored_deals"] is not None else "—",
+            }
+        )
+        if data["offered"]:
+            console.print(_("The learned per-deal model is offered."))
+        else:
+            console.print(
+                _("The learned per-deal model is not offered; predictions use %(u)s.")
+                % {"u": NAMES[data["used"]]}
+            )
         if data["dropped_as_leaks"]:
             console.print(
                 _("Left out as likely leaks (alone separate won from lost): %(f)s")
@@ -120,6 +142,20 @@ class Command(BaseCommand):
             )
 
     def _explain(self, console: Console, data: dict[str, Any]) -> None:
+        if data["reason"]:
+            console.print(data["reason"])
+            console.print(
+                _("%(name)s — win probability %(p).0f %% from %(s)s (stage default %(d).0f %%)")
+                % {
+                    "name": data["name"],
+                    "p": data["probability"] * 100,
+                    "s": NAMES[data["source"]],
+                    "d": data["stage_default"] * 100,
+                }
+            )
+            for factor in data["factors"]:
+                console.print(f"  {factor['text']}")
+            return
         console.print(
             _("%(name)s — learned win probability %(p).0f %% (stage default %(d).0f %%)")
             % {
