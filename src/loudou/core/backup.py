@@ -12,20 +12,16 @@ same engine only, but it is fast, exact down to the last page, and needs no empt
 """
 
 import datetime as dt
-import errno
 import hashlib
 import json
 import os
-import re
-import shutil
 import sqlite3
-import subprocess
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
@@ -33,7 +29,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import loudou
-from loudou.core.errors import LoudouError
+from loudou.core.backup_tools import (
+    BUSY_TIMEOUT,
+    BackupFailed,
+    archive_tables,
+    disk_error,
+    exported_snapshot,
+    postgresql_tool,
+    run_tool,
+    server_major,
+    sqlite_error,
+)
 from loudou.interop.dump import dumped_models
 from loudou.interop.services import NoProgress, Progress
 
@@ -43,17 +49,7 @@ MANIFEST_SUFFIX = ".manifest.json"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 PAGES_PER_STEP = 1024  # SQLite pages copied between two progress reports (4 MB at 4 KB a page)
-BUSY_TIMEOUT = 30.0  # seconds to wait for another writer's lock, as the app's own connections do
 ENGINES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-
-
-class BackupFailed(LoudouError):
-    """A backup or restore that cannot be done as asked; the message says what was changed."""
-
-    code = "backup_failed"
-
-
-# -- what a backup covers ------------------------------------------------------------------------
 
 
 def backup_tables() -> dict[str, str]:
@@ -92,59 +88,6 @@ def _fsync(path: Path) -> None:
 
 
 # -- errors in plain words -------------------------------------------------------------------------
-
-
-def disk_error(exc: OSError, path: Path) -> BackupFailed:
-    """An operating system error while writing `path`, as a sentence (nothing else was changed)."""
-    if exc.errno in {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}:
-        message = _(
-            "The disk is full: %(path)s could not be written, so nothing was saved. Free some "
-            "space or choose another disk, then try again."
-        )
-    elif exc.errno == errno.EROFS:
-        message = _(
-            "%(path)s is on a read-only file system, so nothing was written. Choose a place "
-            "loudou may write to."
-        )
-    elif exc.errno in {errno.EACCES, errno.EPERM}:
-        message = _(
-            "loudou may not write %(path)s (permission denied), so nothing was written. Choose a "
-            "place loudou may write to, or change its permissions."
-        )
-    else:
-        message = _("%(path)s could not be written (%(error)s), so nothing was saved.")
-    return BackupFailed(message % {"path": path, "error": exc.strerror or exc})
-
-
-def sqlite_error(exc: sqlite3.Error, path: Path) -> BackupFailed:
-    """An SQLite error on the database file `path`, as a sentence."""
-    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-    if code == 13:  # SQLITE_FULL
-        return disk_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path)
-    if code in {8, 3}:  # SQLITE_READONLY, SQLITE_PERM
-        return BackupFailed(
-            _(
-                "The database %(path)s is read-only (its file, its directory or the file system "
-                "may not be written), so nothing was changed."
-            )
-            % {"path": path}
-        )
-    if code in {5, 6}:  # SQLITE_BUSY, SQLITE_LOCKED
-        return BackupFailed(
-            _(
-                "The database %(path)s stayed locked by another writer for %(s)s s, so nothing "
-                "was changed. Try again when it is quieter."
-            )
-            % {"path": path, "s": int(BUSY_TIMEOUT)}
-        )
-    if code in {11, 26}:  # SQLITE_CORRUPT, SQLITE_NOTADB
-        return BackupFailed(_("%(path)s is not a sound SQLite database.") % {"path": path})
-    return BackupFailed(
-        _("SQLite could not use %(path)s: %(error)s") % {"path": path, "error": exc}
-    )
-
-
-# -- the manifest ----------------------------------------------------------------------------------
 
 
 def _write_manifest(file: Path, manifest: dict[str, Any]) -> None:
@@ -385,155 +328,29 @@ def _compare_counts(expected: dict[str, int], found: dict[str, int], where: Path
 # -- PostgreSQL tools ------------------------------------------------------------------------------
 
 
-def _tool_version(binary: Path) -> int:
-    """The major version a PostgreSQL client tool reports (`pg_dump (PostgreSQL) 15.4` → 15)."""
-    try:
-        out = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    found = re.search(r"\)\s*(\d+)", out)
-    return int(found.group(1)) if found else 0
-
-
-def _tool_candidates(name: str) -> list[Path]:
-    """Where a PostgreSQL client tool may be: LOUDOU_PG_BINDIR alone when set; else PATH,
-    `pg_config --bindir` and /usr/lib/postgresql/*/bin (as scripts/with-postgres looks)."""
-    if os.environ.get("LOUDOU_PG_BINDIR"):
-        folders = [Path(os.environ["LOUDOU_PG_BINDIR"])]
-    else:
-        folders = []
-        on_path = shutil.which(name)
-        if on_path:
-            folders.append(Path(on_path).parent)
-        with suppress(OSError, subprocess.SubprocessError):
-            bindir = subprocess.run(
-                ["pg_config", "--bindir"], capture_output=True, text=True, timeout=30
-            ).stdout.strip()
-            if bindir:
-                folders.append(Path(bindir))
-        folders += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    found: dict[Path, Path] = {}
-    for folder in folders:
-        binary = folder / name
-        if binary.is_file() and os.access(binary, os.X_OK):
-            found.setdefault(binary.resolve(), binary)
-    return list(found.values())
-
-
-def postgresql_tool(name: str, server_major: int) -> tuple[Path, int]:
-    """The newest `name` (pg_dump, pg_restore) on the machine and its major version; BackupFailed
-    when there is none, or when it is older than `server_major`."""
-    candidates = [(binary, _tool_version(binary)) for binary in _tool_candidates(name)]
-    if not candidates:
-        raise BackupFailed(
-            _(
-                "%(tool)s was not found (looked in PATH, `pg_config --bindir` and "
-                "/usr/lib/postgresql/*/bin). Install the PostgreSQL %(major)s client tools "
-                "(e.g. the postgresql-client-%(major)s package), or set LOUDOU_PG_BINDIR to "
-                "their directory."
-            )
-            % {"tool": name, "major": server_major}
-        )
-    binary, major = max(candidates, key=lambda candidate: candidate[1])
-    if major < server_major:
-        raise BackupFailed(
-            _(
-                "%(tool)s %(tool_major)s (%(path)s) is older than the PostgreSQL %(major)s "
-                "server and cannot work with it. Install the PostgreSQL %(major)s client tools, "
-                "or set LOUDOU_PG_BINDIR to their directory."
-            )
-            % {"tool": name, "tool_major": major, "path": binary, "major": server_major}
-        )
-    return binary, major
-
-
-def _postgresql_env() -> dict[str, str]:
-    """libpq's environment for the Django connection: the password travels in PGPASSWORD, never
-    on a command line other users may read."""
-    settings = connection.settings_dict
-    options = settings.get("OPTIONS") or {}
-    env = dict(os.environ)
-    for variable, value in {
-        "PGHOST": settings.get("HOST"),
-        "PGPORT": settings.get("PORT"),
-        "PGUSER": settings.get("USER"),
-        "PGPASSWORD": settings.get("PASSWORD"),
-        "PGDATABASE": settings.get("NAME"),
-        "PGSSLMODE": options.get("sslmode"),
-        "PGSSLROOTCERT": options.get("sslrootcert"),
-        "PGSSLCERT": options.get("sslcert"),
-        "PGSSLKEY": options.get("sslkey"),
-    }.items():
-        if value:
-            env[variable] = str(value)
-    return env
-
-
-def _server_major() -> int:
-    connection.ensure_connection()
-    return int(connection.pg_version) // 10000  # type: ignore[attr-defined]
-
-
-def _run_tool(command: list[str], path: Path) -> subprocess.CompletedProcess[str]:
-    """Run a PostgreSQL client tool; its failure as a sentence (a full disk said so)."""
-    done = subprocess.run(command, env=_postgresql_env(), capture_output=True, text=True)
-    if done.returncode != 0:
-        said = done.stderr.strip()
-        if "No space left on device" in said or "File too large" in said:
-            raise disk_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path)
-        if "read-only" in said:
-            raise BackupFailed(
-                _("The database refused the change: it is read-only (%(error)s).")
-                % {"error": said.splitlines()[-1]}
-            )
-        raise BackupFailed(
-            _("%(tool)s failed, so nothing was changed: %(error)s")
-            % {"tool": Path(command[0]).name, "error": "\n".join(said.splitlines()[-5:])}
-        )
-    return done
-
-
-def _archive_tables(pg_restore: Path, file: Path) -> set[str]:
-    """The tables whose data a custom-format archive holds (`pg_restore --list`)."""
-    listing = _run_tool([str(pg_restore), "--list", str(file)], file).stdout
-    return set(re.findall(r"TABLE DATA \S+ (\S+) ", listing))
-
-
-@contextmanager
-def _exported_snapshot() -> Iterator[str]:
-    """A repeatable-read transaction on the Django connection whose snapshot pg_dump shares, so
-    the manifest's counts and migrations describe exactly what the dump holds."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        cursor.execute("SELECT pg_export_snapshot()")
-        yield cursor.fetchone()[0]
-
-
 def _postgresql_backup(temporary: Path, target: Path, progress: Progress) -> dict[str, Any]:
     """pg_dump in the custom format of a snapshot shared with the counts; then check the archive
     lists every loudou table (`pg_restore --list`)."""
-    server = _server_major()
+    server = server_major()
     pg_dump, dump_major = postgresql_tool("pg_dump", server)
     pg_restore, _major = postgresql_tool("pg_restore", server)
     tables = backup_tables()
     with _private_file(temporary):
         pass
     progress.start(_("pg_dump"), 1)
-    with _exported_snapshot() as snapshot:
+    with exported_snapshot() as snapshot:
         counts = live_counts()
         migrations = _migration_state(
             list(MigrationRecorder(connection).migration_qs.values_list("app", "name"))
         )
-        _run_tool(
+        run_tool(
             [str(pg_dump), "--format=custom", "--no-password", f"--snapshot={snapshot}",
              f"--file={temporary}"],
             target,
         )  # fmt: skip
     progress.advance()
     progress.start(_("Verify"), 1)
-    missing = sorted({tables[label] for label in counts} - _archive_tables(pg_restore, temporary))
+    missing = sorted({tables[label] for label in counts} - archive_tables(pg_restore, temporary))
     if missing:
         raise BackupFailed(
             _("The archive pg_dump wrote lacks the tables %(tables)s.")
@@ -628,7 +445,7 @@ def check_backup(file: str | Path) -> dict[str, Any]:
         pg_restore, _major = postgresql_tool("pg_restore", int(manifest.get("pg_dump_major", 0)))
         tables = backup_tables()
         listed = {tables[label] for label in manifest["rows"] if label in tables}
-        missing = sorted(listed - _archive_tables(pg_restore, source))
+        missing = sorted(listed - archive_tables(pg_restore, source))
         if missing:
             raise BackupFailed(
                 _("%(file)s lacks the tables %(tables)s its manifest lists.")
@@ -737,7 +554,7 @@ def _readonly() -> sqlite3.Error:
 def _postgresql_restore(source: Path, progress: Progress) -> None:
     """pg_restore in one transaction: every object of the backup dropped and made again, or,
     if anything fails, nothing changed."""
-    server = _server_major()
+    server = server_major()
     pg_restore, _major = postgresql_tool("pg_restore", server)
     here = set(MigrationRecorder(connection).applied_migrations())
     theirs = {(app, name) for app, names in _manifest_migrations(source).items() for name in names}
@@ -751,7 +568,7 @@ def _postgresql_restore(source: Path, progress: Progress) -> None:
         )
     progress.start(_("pg_restore"), 1)
     connection.close()
-    _run_tool(
+    run_tool(
         [str(pg_restore), "--clean", "--if-exists", "--no-owner", "--single-transaction",
          "--no-password", f"--dbname={connection.settings_dict['NAME']}", str(source)],
         source,
