@@ -108,6 +108,13 @@ def test_split_never_fits_on_deals_closed_after_the_cutoff(org, account, playboo
     assert all(s.at < cutoff for s in result["_train_snapshots"])
     assert all(closed[s.opportunity_id] >= cutoff for s in result["_eval_snapshots"])
     assert all(s.at >= cutoff for s in result["_eval_snapshots"])
+    # Reading one deal's facts only (explain) gives the same snapshots as reading them all.
+    assert result["_eval_snapshots"]
+    for snap in result["_eval_snapshots"][:: max(1, len(result["_eval_snapshots"]) // 5)]:
+        one = History(playbook, only=snap.opportunity_id)
+        alone = one.snapshot(one.deals[snap.opportunity_id], snap.at)
+        full = history.snapshot(history.deals[snap.opportunity_id], snap.at)
+        assert alone.values == full.values and alone.shown == full.shown
     # 70 % of the 420 closed deals (294) closed before the cutoff.
     assert result["training_deals"] == 294
     # numpy with the stored numbers gives what scikit-learn gives.

@@ -26,8 +26,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.db.models import Q
 
-from loudou.analytics.models import OpportunityStay, StateSpan
+from loudou.analytics.models import OPEN_ENDED, OpportunityStay, StateSpan
 from loudou.pipeline.models import Activity, CriterionEvidence, Opportunity, Status
 from loudou.playbooks.models import Playbook, Stage, StageKind
 
@@ -153,8 +154,13 @@ class WinRates:
 class History:
     """Everything the snapshots of one playbook's deals need, read once."""
 
-    def __init__(self, playbook: Playbook) -> None:
+    def __init__(self, playbook: Playbook, *, only: int | None = None) -> None:
+        """With `only` (one opportunity's id: explaining one deal), the facts of that deal are
+        read in full but of the others only their current state span, which is all the owners'
+        and branches' win rates need (when and with whom each deal closed): one deal's
+        explanation does not read the whole history of the playbook."""
         self.playbook = playbook
+        mine = {} if only is None else {"opportunity_id": only}
         current = playbook.ordered_stages()
         self.open_stages = [s.key for s in current if s.kind == StageKind.OPEN]
         self.stage_order = {s.key: s.order for s in current}
@@ -183,9 +189,10 @@ class History:
             )
             for pk, created, branch, industry, size, parent, status in rows
         }
-        spans = StateSpan.objects.filter(playbook__key=playbook.key).order_by(
-            "opportunity_id", "valid_from", "id"
-        )
+        spans = StateSpan.objects.filter(playbook__key=playbook.key)
+        if only is not None:
+            spans = spans.filter(Q(valid_to__gte=OPEN_ENDED) | Q(opportunity_id=only))
+        spans = spans.order_by("opportunity_id", "valid_from", "id")
         for (
             opp_id,
             stage_id,
@@ -218,20 +225,22 @@ class History:
                 deal.closed = deal.span_from[-1]
                 owner_at_close[deal.pk] = deal.spans[-1][2]
         for opp_id, entered in (
-            OpportunityStay.objects.filter(opportunity__playbook__key=playbook.key)
+            OpportunityStay.objects.filter(opportunity__playbook__key=playbook.key, **mine)
             .order_by("opportunity_id", "entered_at")
             .values_list("opportunity_id", "entered_at")
         ):
             if opp_id in self.deals:
                 self.deals[opp_id].stay_from.append(days(entered))
         for opp_id, recorded, criterion, satisfied in (
-            CriterionEvidence.objects.filter(opportunity__playbook__key=playbook.key)
+            CriterionEvidence.objects.filter(opportunity__playbook__key=playbook.key, **mine)
             .order_by("opportunity_id", "recorded_at", "id")
             .values_list("opportunity_id", "recorded_at", "criterion_id", "satisfied")
         ):
             self.deals[opp_id].evidence.append((days(recorded), criterion, satisfied))
         for opp_id, done in (
-            Activity.objects.filter(opportunity__playbook__key=playbook.key, done_at__isnull=False)
+            Activity.objects.filter(
+                opportunity__playbook__key=playbook.key, done_at__isnull=False, **mine
+            )
             .order_by("opportunity_id", "done_at")
             .values_list("opportunity_id", "done_at")
         ):

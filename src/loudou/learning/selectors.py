@@ -187,7 +187,7 @@ def win_explain(user: Any, opportunity_id: int) -> dict[str, Any]:
     if used == "stage_rates":
         probability, factors = _stage_rate_factors(model, opp, opp.stage.key)
         return {**base, "probability": round(probability, 4), "factors": factors}
-    history = History(opp.playbook)
+    history = History(opp.playbook, only=opp.pk)
     snap = training.snapshot_now(history, opp.pk, clock.now())
     if snap is None:
         raise NotFound(_("No such opportunity."))
