@@ -261,7 +261,9 @@ def test_forecast_command_json_and_table(deals, targets):
         "target",
         "p_hit_target",
         "open_deals",
+        "probabilities",
     }
+    assert data["probabilities"]["source"] == "deal"
     assert set(data["simulated"]) == {"runs", "p10", "p50", "p90"}
     assert data["period"] == "2026Q1"
     assert (data["booked"], data["weighted"], data["target"]) == (

@@ -17,7 +17,8 @@ from loudou.core import clock
 from loudou.core.errors import NotFound, ValidationFailed
 from loudou.interop.services import opportunity_import
 from loudou.learning import training
-from loudou.learning.features import History, days, matrix
+from loudou.learning.evaluation import StageRates
+from loudou.learning.features import History, days
 from loudou.learning.models import WinModel
 from loudou.learning.selectors import win_explain
 from loudou.learning.services import win_model_train
@@ -118,7 +119,7 @@ def test_split_never_fits_on_deals_closed_after_the_cutoff(org, account, playboo
     # 70 % of the 420 closed deals (294) closed before the cutoff.
     assert result["training_deals"] == 294
     # numpy with the stored numbers gives what scikit-learn gives.
-    x = matrix(result["_eval_snapshots"], result["features"])
+    x = training.design_for(result["parameters"], result["features"], result["_eval_snapshots"])
     assert abs(training.predict(result["parameters"], x) - result["_sklearn_eval"]).max() < 1e-9
 
 
@@ -165,7 +166,20 @@ def test_explain_follows_the_visibility_rule(org, account, playbook):
         seen = win_explain(org["seller"], opp.pk)
         assert 0.0 < seen["probability"] < 1.0
         assert seen["stage_default"] == 0.1
-        assert len(seen["factors"]) == 5
+        # The anchor first, as the steps of the stage rate (company → branch → owner), whose
+        # contributions add up to the rate's log-odds; then at most five of the deal's features.
+        steps = seen["factors"][:3]
+        assert [f["feature"] for f in steps] == [
+            "stage_rate:company", "stage_rate:branch", "stage_rate:owner"
+        ]  # fmt: skip
+        model = WinModel.objects.get(active=True)
+        rate = StageRates.from_json(model.parameters["stage_rates"]).rate(
+            "discover", opp.branch_id, opp.owner_id
+        )
+        assert sum(f["contribution"] for f in steps) == pytest.approx(
+            np.log(rate / (1 - rate)), abs=0.002
+        )
+        assert 1 <= len(seen["factors"]) - 3 <= 5
         assert any(f["feature"] == "amount" and f["value"] == "900,000" for f in seen["factors"])
         assert seen == win_explain(org["manager"], opp.pk)
         for outsider in (org["sh_seller"], org["tj_seller"]):

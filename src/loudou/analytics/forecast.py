@@ -106,11 +106,12 @@ def _from_cents(value: float) -> Decimal:
 
 @dataclass
 class PeriodDeals:
-    """What the scope holds for a period: the booked amount and the open deals closing in it."""
+    """What the scope holds for a period: the booked amount and the open deals closing in it
+    (probabilities in percent: whole for the deals' own, to 0.01 when learned)."""
 
     booked: Decimal
     amounts: list[Decimal]
-    probabilities: list[int]
+    probabilities: list[Decimal]
 
     @property
     def weighted(self) -> Decimal:
@@ -121,8 +122,12 @@ class PeriodDeals:
         return self.booked + open_part
 
 
-def period_deals(scope: Scope, period: Period) -> PeriodDeals:
-    """Booked amount and the open deals (amount, effective probability) closing in the period."""
+def period_deals(
+    scope: Scope, period: Period, learned: dict[int, float] | None = None
+) -> PeriodDeals:
+    """Booked amount and the open deals (amount, probability) closing in the period. The
+    probability is the deal's own (its override, else its stage's default), or with `learned`
+    (`learned_for`: id → probability) the learned one, in percent to 0.01."""
     opps = scope.opportunities()
     booked = opps.filter(
         status=Status.WON, closed_on__gte=period.start, closed_on__lte=period.end
@@ -132,11 +137,47 @@ def period_deals(scope: Scope, period: Period) -> PeriodDeals:
         opps.filter(status=Status.OPEN, close_date__gte=period.start, close_date__lte=period.end)
         .annotate(p=Coalesce("probability_override", "stage__probability"))
         .order_by("pk")
-        .values_list("amount", "p")
+        .values_list("pk", "amount", "p")
     )
-    amounts = [row[0] for row in rows]
-    probabilities = [int(row[1]) for row in rows]
+    amounts = [row[1] for row in rows]
+    if learned is None:
+        probabilities = [Decimal(int(row[2])) for row in rows]
+    else:
+        # A deal the model could not score (none known) keeps its own probability.
+        probabilities = [
+            Decimal(repr(round(100 * learned[pk], 2))) if pk in learned else Decimal(int(p))
+            for pk, _amount, p in rows
+        ]
     return PeriodDeals(booked or ZERO, amounts, probabilities)
+
+
+#: How the forecast weighs open deals: each deal's own probability, or learned from history.
+PROBABILITY_SOURCES = ("deal", "learned")
+
+
+def learned_for(scope: Scope, period: Period) -> tuple[dict[int, float] | None, dict[str, Any]]:
+    """The learned probabilities of the open deals in scope closing in the period, and what
+    they came from (`learning.selectors.learned_probabilities`); (None, …) without a model, the
+    forecast then uses the deals' own probabilities and says so."""
+    from loudou.learning.selectors import learned_probabilities  # learning reads analytics
+
+    rows = (
+        scope.opportunities()
+        .filter(status=Status.OPEN, close_date__gte=period.start, close_date__lte=period.end)
+        .order_by("pk")
+        .values_list("pk", "stage__key", "branch_id", "owner_id")
+    )
+    probabilities, info = learned_probabilities(scope.playbook, list(rows))
+    return (None if info["source"] == "none" else probabilities), info
+
+
+def deal_probabilities_info() -> dict[str, Any]:
+    return {
+        "source": "deal",
+        "offered": None,
+        "model_trained_at": None,
+        "note": _("Each deal's own probability: its override, else its stage's default."),
+    }
 
 
 def period_weighted(scope: Scope, period: Period) -> tuple[Decimal, Decimal, int]:
@@ -203,7 +244,7 @@ def simulate(deals: PeriodDeals, *, runs: int = DEFAULT_RUNS, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     booked = float(_cents(deals.booked))
     cents = np.array([_cents(a) for a in deals.amounts], dtype=np.float64)
-    p = (np.array(deals.probabilities, dtype=np.float64) / 100.0).astype(np.float32)
+    p = (np.array([float(x) for x in deals.probabilities]) / 100.0).astype(np.float32)
     totals = np.full(runs, booked, dtype=np.float64)
     n = len(cents)
     if n:
@@ -286,13 +327,27 @@ def scope_target(scope: Scope, period: Period) -> Decimal | None:
 
 
 def forecast(
-    scope: Scope, period: Period, *, runs: int = DEFAULT_RUNS, seed: int = 0
+    scope: Scope,
+    period: Period,
+    *,
+    runs: int = DEFAULT_RUNS,
+    seed: int = 0,
+    probabilities: str = "deal",
+    learned: tuple[dict[int, float] | None, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Booked, weighted and simulated bookings of the period, against the scope's target."""
-    deals = period_deals(scope, period)
+    """Booked, weighted and simulated bookings of the period, against the scope's target.
+    `probabilities`: "deal" (each deal's own) or "learned" (the active win model's; the deals'
+    own when no model is trained); `probabilities` in the answer says which was used.
+    `learned`: `learned_for(scope, period)` when the caller has it already."""
+    if probabilities == "learned":
+        by_deal, info = learned if learned is not None else learned_for(scope, period)
+    else:
+        by_deal, info = None, deal_probabilities_info()
+    deals = period_deals(scope, period, by_deal)
     sim = simulate(deals, runs=runs, seed=seed)
     target = scope_target(scope, period)
     return {
+        "probabilities": info,
         "period": period.label,
         "booked": money(deals.booked),
         "weighted": money(deals.weighted),
@@ -424,8 +479,9 @@ def _row(
     target: Decimal | None,
     runs: int,
     seed: int,
+    learned: dict[int, float] | None = None,
 ) -> dict[str, Any]:
-    deals = period_deals(scope, period)
+    deals = period_deals(scope, period, learned)
     sim = simulate(deals, runs=runs, seed=seed)
     return {
         "kind": kind,
@@ -440,14 +496,24 @@ def _row(
 
 
 def targets_view(
-    scope: Scope, period: Period, *, runs: int = DEFAULT_RUNS, seed: int = 0
+    scope: Scope,
+    period: Period,
+    *,
+    runs: int = DEFAULT_RUNS,
+    seed: int = 0,
+    probabilities: str = "deal",
+    learned: tuple[dict[int, float] | None, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Target vs booked vs weighted vs simulated P50 for each person with a target in the period
     (the actor, or people of the branches the actor manages, within the scope), each branch with
     one that the actor manages, and the company (without a branch or owner filter, for those who
-    see everything). Each row counts the deals of its subject the actor may see, in every industry:
+    see everything); `probabilities` and `learned` as in `forecast`. Each row counts the deals of its subject the actor may see, in every industry:
     a target is set for all of a person's or branch's deals, so it is set against all of them."""
     scope = replace(scope, industry_id=None)
+    if probabilities == "learned":
+        learned_by_deal, info = learned if learned is not None else learned_for(scope, period)
+    else:
+        learned_by_deal, info = None, deal_probabilities_info()
     months = period.months()
     managed = managed_branch_ids(scope.actor)
     rows: list[dict[str, Any]] = []
@@ -475,6 +541,7 @@ def targets_view(
                 target_amount(period, user_id=user.pk),
                 runs,
                 seed,
+                learned_by_deal,
             )
         )
 
@@ -506,6 +573,16 @@ def targets_view(
     # against the company's target would read as a miss.
     if scope.owner_id is None and scope.branch_ids is None and managed is None:
         rows.append(
-            _row("company", None, _("Company"), scope, period, target_amount(period), runs, seed)
+            _row(
+                "company",
+                None,
+                _("Company"),
+                scope,
+                period,
+                target_amount(period),
+                runs,
+                seed,
+                learned_by_deal,
+            )
         )
-    return {"period": period.label, "rows": rows}
+    return {"period": period.label, "probabilities": info, "rows": rows}

@@ -154,13 +154,20 @@ class WinRates:
 class History:
     """Everything the snapshots of one playbook's deals need, read once."""
 
-    def __init__(self, playbook: Playbook, *, only: int | None = None) -> None:
+    def __init__(
+        self, playbook: Playbook, *, only: int | None = None, open_only: bool = False
+    ) -> None:
         """With `only` (one opportunity's id: explaining one deal), the facts of that deal are
         read in full but of the others only their current state span, which is all the owners'
         and branches' win rates need (when and with whom each deal closed): one deal's
-        explanation does not read the whole history of the playbook."""
+        explanation does not read the whole history of the playbook. With `open_only` the same
+        for every open deal (predicting the open pipeline, for the forecast)."""
         self.playbook = playbook
-        mine = {} if only is None else {"opportunity_id": only}
+        mine: dict[str, object] = {}
+        if only is not None:
+            mine = {"opportunity_id": only}
+        elif open_only:
+            mine = {"opportunity__status": Status.OPEN}
         current = playbook.ordered_stages()
         self.open_stages = [s.key for s in current if s.kind == StageKind.OPEN]
         self.stage_order = {s.key: s.order for s in current}
@@ -192,6 +199,8 @@ class History:
         spans = StateSpan.objects.filter(playbook__key=playbook.key)
         if only is not None:
             spans = spans.filter(Q(valid_to__gte=OPEN_ENDED) | Q(opportunity_id=only))
+        elif open_only:
+            spans = spans.filter(Q(valid_to__gte=OPEN_ENDED) | Q(opportunity__status=Status.OPEN))
         spans = spans.order_by("opportunity_id", "valid_from", "id")
         for (
             opp_id,

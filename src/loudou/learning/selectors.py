@@ -8,8 +8,9 @@ from django.utils.translation import gettext as _
 from loudou.core import clock
 from loudou.core.errors import NotFound
 from loudou.learning import training
+from loudou.learning.anchored import ANCHOR
 from loudou.learning.evaluation import StageRates
-from loudou.learning.features import History, matrix
+from loudou.learning.features import History, days
 from loudou.learning.models import WinModel
 from loudou.pipeline.models import Status
 from loudou.pipeline.selectors import opportunity_get
@@ -46,6 +47,10 @@ def win_model_summary(model: WinModel) -> dict[str, Any]:
         "excluded": model.parameters.get("excluded", []),
         "seconds": model.seconds,
         "models": {name: model.metrics[name] for name in names if name in model.metrics},
+        "brier_differences": model.metrics.get("brier_differences", {}),
+        "regularisation_C": model.parameters.get("regularisation_C"),
+        "anchored": bool(model.features) and model.features[0] == ANCHOR,
+        "refit": model.parameters.get("refit"),
         "suggested_stage_probabilities": model.parameters.get("suggested_stage_probabilities", {}),
         "offered": model.offered,
         "used": model.parameters.get("used", "logistic"),
@@ -59,6 +64,54 @@ def win_model_summary(model: WinModel) -> dict[str, Any]:
         },
         "feature_selection": model.parameters.get("feature_selection"),
     }
+
+
+def learned_probabilities(
+    playbook: Playbook, opportunities: list[tuple[int, str, int, int]]
+) -> tuple[dict[int, float], dict[str, Any]]:
+    """The learned win probability of each open deal, as of now, for the forecast.
+
+    `opportunities`: (id, stage key, branch id, owner id) of open deals of the playbook (the
+    caller has applied the visibility rule). Returns the probabilities by id and what they came
+    from: `source` ("logistic", "stage_rates", "stage_defaults": the active model's `used`;
+    "none" without a model, and then no probabilities), `offered`, `model_trained_at` and a
+    `note` in words. The per-deal model reads the facts of the open deals and the current state
+    of the others (`History(open_only=True)`); the stage rates need nothing but the fields."""
+    model = win_model_active(playbook)
+    if model is None:
+        return {}, {
+            "source": "none",
+            "offered": False,
+            "model_trained_at": None,
+            "note": _(
+                "No win model is trained for playbook %(p)s: the deals' own probabilities are used."
+            )
+            % {"p": playbook.key},
+        }
+    used = model.parameters.get("used", "logistic")
+    info = {
+        "source": used,
+        "offered": model.offered,
+        "model_trained_at": model.trained_at.isoformat(),
+        "note": _("Probabilities learned from history: %(source)s (trained %(at)s).")
+        % {"source": _source_label(used), "at": model.trained_at.date().isoformat()},
+    }
+    if used == "stage_defaults":
+        defaults = {s.key: s.probability / 100.0 for s in playbook.ordered_stages()}
+        return {pk: defaults.get(stage, 0.0) for pk, stage, _b, _o in opportunities}, info
+    if used == "stage_rates":
+        rates = StageRates.from_json(model.parameters["stage_rates"])
+        return {pk: rates.rate(stage, b, o) for pk, stage, b, o in opportunities}, info
+    if not opportunities:
+        return {}, info
+    history = History(playbook, open_only=True)
+    now = days(clock.now())
+    wanted = [pk for pk, *_rest in opportunities if pk in history.deals]
+    snaps = [history.snapshot(history.deals[pk], now) for pk in wanted]
+    kept = [(pk, s) for pk, s in zip(wanted, snaps, strict=True) if s is not None]
+    x = training.design_for(model.parameters, model.features, [s for _pk, s in kept])
+    predicted = training.predict(model.parameters, x) if kept else np.array([])
+    return {pk: float(p) for (pk, _s), p in zip(kept, predicted, strict=True)}, info
 
 
 def fallback_reason(model: WinModel) -> str | None:
@@ -192,12 +245,18 @@ def win_explain(user: Any, opportunity_id: int) -> dict[str, Any]:
     if snap is None:
         raise NotFound(_("No such opportunity."))
     params = model.parameters
-    x = matrix([snap], model.features)
+    x = training.design_for(params, model.features, [snap])
     probability = float(training.predict(params, x)[0])
     z = (x[0] - np.array(params["mean"])) / np.array(params["scale"])
     contributions = z * np.array(params["coefficients"])
-    order = np.argsort(-np.abs(contributions))[:TOP_FACTORS]
     factors = []
+    anchored = model.features[0] == ANCHOR
+    if anchored:
+        # The anchor first, as the steps of the stage rate it is; then what the deal's own
+        # features moved from there.
+        factors = _stage_rate_factors(model, opp, opp.stage.key)[1]
+        contributions[0] = 0.0
+    order = [j for j in np.argsort(-np.abs(contributions))[:TOP_FACTORS] if contributions[j]]
     for j in order:
         name = model.features[j]
         if ":" in name:

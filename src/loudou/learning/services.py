@@ -8,10 +8,11 @@ from django.utils.translation import gettext as _
 
 from loudou.analytics.selectors import end_of_day
 from loudou.core import clock
-from loudou.core.errors import ValidationFailed
+from loudou.core.errors import PermissionDenied, ValidationFailed
 from loudou.learning import training
 from loudou.learning.features import History, days
 from loudou.learning.models import WinModel
+from loudou.org.models import AccessLevel
 from loudou.playbooks.models import Playbook
 
 
@@ -28,11 +29,16 @@ def win_model_train(
     inactive). Refuses, changing nothing, when there is too little history. The model is stored
     with `offered` false when it does not beat the learned stage rates and the stage defaults on
     the later deals: predictions then fall back (see `training.choose_offer`). `horizon`: H in
-    days (default: `training.default_horizon`)."""
+    days (default: `training.default_horizon`). Only an administrator (or the system: the CLI,
+    `actor` None) may train: a model changes the probabilities everyone's forecast uses."""
+    if actor is not None and getattr(actor, "level", None) != AccessLevel.ADMIN:
+        raise PermissionDenied(_("Only an administrator may train a win model."))
     history = History(playbook)
     at = days(end_of_day(cutoff)) if cutoff else None
     try:
-        result = training.train(history, cutoff=at, exclude=exclude, horizon=horizon)
+        result = training.train(
+            history, cutoff=at, exclude=exclude, horizon=horizon, refit_at=days(clock.now())
+        )
     except training.NotEnoughHistory as exc:
         c = exc.counts
         raise ValidationFailed(

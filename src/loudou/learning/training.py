@@ -10,17 +10,21 @@ The time-aware split (never fit on the future):
   open then, stage entries, every 30 days), each snapshot with what was known at t. The model
   was fitted on deals closed before T ≤ t, so it knew nothing of them or of anything later.
 
-The regression is scikit-learn's (standardised features, L2, `CalibratedClassifierCV` with the
-sigmoid method on the frozen fitted model); what is stored is its numbers, and `predict` applies
-them with numpy alone.
+The regression is anchored on the learned stage rates (`anchored.AnchoredLogistic`: the deal's
+stage rate as an offset, standardised features, L2 whose strength is chosen on the calibration
+window, the rates themselves among the candidates), then calibrated when that helps
+(`CalibratedClassifierCV` on the frozen fitted model); what is stored is its numbers, and
+`predict` applies them with numpy alone.
 """
 
 import time
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from loudou.learning import evaluation as ev
+from loudou.learning.anchored import ANCHOR, C_GRID, AnchoredLogistic
 from loudou.learning.features import (
     NUMERIC,
     History,
@@ -31,6 +35,7 @@ from loudou.learning.features import (
     matrix,
     outcomes,
 )
+from loudou.pipeline.models import Status
 
 #: The fewest closed deals in the fit part for a model to be trained, and of each outcome. About
 #: 30 inputs, L2-regularised: 40 of the rarer outcome is ~1.3 per input, the least at which the
@@ -53,7 +58,6 @@ AUC_TOLERANCE = 0.005
 #: A numeric feature that alone separates won from lost this well on the fit part (AUC ≥ this or
 #: ≤ 1 − this) is taken for a leak (a value recorded with hindsight) and left out.
 LEAK_AUC = 0.95
-C = 1.0
 
 
 class NotEnoughHistory(Exception):
@@ -67,6 +71,18 @@ def default_cutoff(closed_times: list[float]) -> float:
     return closed_times[max(index, 0)] + 1e-6
 
 
+def design_for(
+    parameters: dict[str, Any], features: list[str], snapshots: list[Snapshot]
+) -> np.ndarray:
+    """The rows a stored model applies to: with an anchored model (first feature `ANCHOR`),
+    the stage rates stored with it then the other features; a model of the first increments
+    has no anchor."""
+    if features and features[0] == ANCHOR:
+        rates = ev.StageRates.from_json(parameters["stage_rates"])
+        return Design(rates, {})(snapshots, features[1:])
+    return matrix(snapshots, features)
+
+
 def predict(parameters: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Calibrated probabilities for rows of features, from the stored numbers alone."""
     return calibrate(parameters["calibration"], raw_logit(parameters, x))
@@ -78,10 +94,10 @@ def calibrate(calibration: dict[str, Any], z: np.ndarray) -> np.ndarray:
     stored points, clipped at its ends: what scikit-learn's IsotonicRegression does)."""
     method = calibration.get("method", "sigmoid")
     if method == "none":
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(z)
     if method == "isotonic":
         return np.interp(z, np.array(calibration["x"]), np.array(calibration["y"]))
-    return 1.0 / (1.0 + np.exp(calibration["a"] * z + calibration["b"]))
+    return expit(-(calibration["a"] * z + calibration["b"]))
 
 
 def raw_logit(parameters: dict[str, Any], x: np.ndarray) -> np.ndarray:
@@ -137,16 +153,59 @@ def _group(name: str) -> str:
     return name.partition(":")[0] if ":" in name else name
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> Any:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+class Design:
+    """The rows a regression sees: the anchor (the stage rate's log-odds, each fit-part deal's
+    own outcome left out) then the named features. Each list of snapshots is turned into
+    numbers once (for every name in `names`); the many fits of the strength and feature
+    choices then only pick columns."""
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(x, y)
+    def __init__(
+        self, rates: ev.StageRates, counted: dict[int, bool], names: list[str] | None = None
+    ) -> None:
+        self.rates, self.counted = rates, counted
+        self.names = names
+        self.cache: dict[int, tuple[list[Snapshot], np.ndarray]] = {}
+
+    def __call__(self, snapshots: list[Snapshot], names: list[str]) -> np.ndarray:
+        if self.names is None or not set(names) <= set(self.names):
+            return np.column_stack(
+                [self.rates.anchor(snapshots, self.counted), matrix(snapshots, names)]
+            )
+        if id(snapshots) not in self.cache:
+            full = np.column_stack(
+                [self.rates.anchor(snapshots, self.counted), matrix(snapshots, self.names)]
+            )
+            # The list itself is kept beside its numbers so its id cannot be reused.
+            self.cache[id(snapshots)] = (snapshots, full)
+        column = {name: j + 1 for j, name in enumerate(self.names)}
+        return self.cache[id(snapshots)][1][:, [0, *(column[n] for n in names)]]
+
+
+def _fit(x: np.ndarray, y: np.ndarray, strength: float = 1.0) -> AnchoredLogistic:
+    return AnchoredLogistic(C=strength).fit(x, y)
+
+
+def choose_strength(
+    design: Design, core: list[Snapshot], window: list[Snapshot], names: list[str]
+) -> tuple[float, dict[str, float]]:
+    """The regularisation strength (anchored.C_GRID) whose model, fitted on the core, scores
+    the lowest Brier on the calibration window; C = 0 is the stage rates themselves. Ties go
+    to the stronger penalty (the smaller C)."""
+    x_core, y_core = design(core, names), outcomes(core)
+    x_win, y_win = design(window, names), outcomes(window)
+    scores = {
+        c: ev.brier(_fit(x_core, y_core, c).predict_proba(x_win)[:, 1], y_win) for c in C_GRID
+    }
+    best = min(C_GRID, key=lambda c: (round(scores[c], 6), c))
+    return best, {str(c): round(v, 5) for c, v in scores.items()}
 
 
 def select_features(
-    core: list[Snapshot], window: list[Snapshot], names: list[str]
+    design: Design,
+    core: list[Snapshot],
+    window: list[Snapshot],
+    names: list[str],
+    strength: float,
 ) -> tuple[list[str], dict[str, Any]]:
     """Leave out the inputs that do not carry over to later deals. One backward pass over the
     groups (each numeric feature; the industry one-hots; the size one-hots; the stage one-hots
@@ -154,12 +213,12 @@ def select_features(
     without it scores a lower Brier on the calibration window (later snapshots) than with
     everything. Returns the kept names and, per group, the window Brier without it."""
     y_core, y_win = outcomes(core), outcomes(window)
-    if len(set(y_core.tolist())) < 2 or len(set(y_win.tolist())) < 2:
+    if strength <= 0 or len(set(y_core.tolist())) < 2 or len(set(y_win.tolist())) < 2:
         return names, {"all": None, "dropped": []}
 
     def window_brier(kept: list[str]) -> float:
-        model = _fit(matrix(core, kept), y_core)
-        return ev.brier(model.predict_proba(matrix(window, kept))[:, 1], y_win)
+        model = _fit(design(core, kept), y_core, strength)
+        return ev.brier(model.predict_proba(design(window, kept))[:, 1], y_win)
 
     full = window_brier(names)
     groups = [g for g in dict.fromkeys(_group(n) for n in names) if g != "stage"]
@@ -173,13 +232,15 @@ def select_features(
     }
 
 
-def _calibrators(model: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Sigmoid and isotonic maps fitted on (x, y) over the frozen regression."""
+def _calibrators(
+    model: Any, x: np.ndarray, y: np.ndarray, methods: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Sigmoid and isotonic maps (or `methods`) fitted on (x, y) over the frozen regression."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
 
     out = {}
-    for method in CALIBRATION_METHODS:
+    for method in methods or CALIBRATION_METHODS:
         calibrated = CalibratedClassifierCV(FrozenEstimator(model), method=method)
         calibrated.fit(x, y)
         out[method] = calibrated
@@ -219,7 +280,7 @@ def choose_calibration(
         reason = "the calibration window lacks one outcome in one of its halves"
     else:
         z_late = model.decision_function(x[late])
-        none_p = 1.0 / (1.0 + np.exp(-z_late))
+        none_p = expit(z_late)
         base = {"brier": ev.brier(none_p, y[late]), "auc": ev.auc(none_p, y[late])}
         trial["none"] = {k: round(v, 5) for k, v in base.items()}
         best = base["brier"]
@@ -245,21 +306,98 @@ def choose_calibration(
     return {**params, "trial": trial, "reason": reason}, fitted
 
 
+#: What `refit` replaces in a model's parameters (the evaluated values stay in "evaluated").
+REFITTED = (
+    "coefficients",
+    "intercept",
+    "mean",
+    "scale",
+    "calibration",
+    "stage_rates",
+    "suggested_stage_probabilities",
+    "shrinkage",
+)
+
+
+def fit_snapshots(
+    history: History, fit_deals: list[Any], cutoff: float, horizon: float
+) -> tuple[list[Snapshot], list[Snapshot], list[Snapshot], float]:
+    """The fit part's snapshots (all, core, calibration window) and the inner moment between
+    core and window. Fit snapshots: moments t ≤ T − H of deals whose outcome was known by T;
+    the deals open at such a t and closed at or after T (or still open) are censored: left out,
+    never lost. Core: snapshots up to the inner moment (CALIBRATION_SHARE of them), of deals
+    closed by inner + H (the same rule one step earlier). Window: the later fit snapshots."""
+    last_moment = cutoff - horizon
+    train_snaps = [s for s in history.snapshots(fit_deals, until=last_moment) if s.at < cutoff]
+    if not train_snaps:
+        return [], [], [], cutoff
+    inner = float(np.quantile(np.array([s.at for s in train_snaps]), CALIBRATION_SHARE))
+    core = [
+        s
+        for s in train_snaps
+        if s.at <= inner and history.deals[s.opportunity_id].closed < inner + horizon
+    ]
+    window = [s for s in train_snaps if s.at > inner]
+    return train_snaps, core, window, inner
+
+
+def refit(
+    history: History,
+    *,
+    names: list[str],
+    strength: float,
+    method: str,
+    horizon: float,
+    at: float,
+) -> dict[str, Any] | None:
+    """The model put to use: the choices the evaluation made (features, strength, calibration
+    method, H) refitted on every deal closed before `at` (now), so predictions learn from the
+    latest closed deals too, not only from those before the evaluation's cutoff. The stage
+    rates (the anchor, the fallback and the suggested stage probabilities) likewise count every
+    closed deal. None when the refit lacks an outcome in its core or window: the evaluated
+    numbers are then used as they are."""
+    fit_deals = [d for d in history.closed_deals() if d.closed < at]
+    _all, core, window, _inner = fit_snapshots(history, fit_deals, at, horizon)
+    y_core, y_win = outcomes(core), outcomes(window)
+    if len(set(y_core.tolist())) < 2 or len(set(y_win.tolist())) < 2:
+        return None
+    rates = ev.StageRates(history, fit_deals)
+    design = Design(rates, {d.pk: d.status == Status.WON for d in fit_deals}, names)
+    model = _fit(design(core, names), y_core, strength)
+    calibration: dict[str, Any] = {"method": "none"}
+    if method != "none":
+        fitted = _calibrators(model, design(window, names), y_win, (method,))[method]
+        calibration = _calibration_parameters(method, fitted)
+        if method == "sigmoid" and calibration["a"] >= 0:
+            calibration = {"method": "none"}
+    return {
+        **model.stored(),
+        "calibration": calibration,
+        "stage_rates": rates.to_json(),
+        "suggested_stage_probabilities": rates.suggested(),
+        "shrinkage": {"branch": rates.m_branch, "person": rates.m_owner},
+        "refit": {
+            "at": from_days(at).isoformat(),
+            "deals": len(fit_deals),
+            "core_snapshots": len(core),
+            "calibration_snapshots": len(window),
+        },
+    }
+
+
 def train(
     history: History,
     *,
     cutoff: float | None = None,
     exclude: tuple[str, ...] = (),
     horizon: float | None = None,
+    refit_at: float | None = None,
 ) -> dict:
     """Fit, calibrate and evaluate; return everything a `WinModel` stores. Raises
     NotEnoughHistory when the fit or evaluation part is too small. `horizon` (days) overrides
     H; 0 gives the first increment's selection (every snapshot before T of the deals closed
-    before T)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+    before T). With `refit_at` (now, in days) the numbers put to use are then refitted on every
+    deal closed by then (`refit`); the evaluated ones are kept in `parameters["evaluated"]`."""
     started = time.perf_counter()
     counts = counts_for(history, cutoff)
     cutoff = counts["cutoff"]
@@ -274,68 +412,82 @@ def train(
     _cutoff, fit_deals, later = _split(history, cutoff)
     if horizon is None:
         horizon = default_horizon(history, fit_deals)
-    last_moment = cutoff - horizon
-    # The fit snapshots: moments t ≤ T − H of deals whose outcome was known by T. The deals open
-    # at such a t and closed at or after T (or still open) are censored: left out, never lost.
-    train_snaps = [s for s in history.snapshots(fit_deals, until=last_moment) if s.at < cutoff]
-    censored = _censored(history, cutoff, last_moment)
+    train_snaps, core_snaps, calibration_snaps, inner = fit_snapshots(
+        history, fit_deals, cutoff, horizon
+    )
+    censored = _censored(history, cutoff, cutoff - horizon)
     if len(train_snaps) < 2 or len({s.won for s in train_snaps}) < 2:
         raise NotEnoughHistory(counts)
-    moments = np.array([s.at for s in train_snaps])
-    inner = float(np.quantile(moments, CALIBRATION_SHARE))
-    # The regression: snapshots up to the inner moment, of deals closed by inner + H (the same
-    # rule one step earlier). The calibration window: the later fit snapshots, labels known by T.
-    core_snaps = [
-        s
-        for s in train_snaps
-        if s.at <= inner and history.deals[s.opportunity_id].closed < inner + horizon
-    ]
-    calibration_snaps = [s for s in train_snaps if s.at > inner]
     eval_snaps = history.snapshots(later, start=cutoff)
 
     names = [n for n in feature_names(train_snaps, history.open_stages) if n not in exclude]
     leaks = _leaks(matrix(train_snaps, names), outcomes(train_snaps), names)
     names = [n for n in names if n not in leaks]
-    names, selection = select_features(core_snaps, calibration_snaps, names)
-    x_core, y_core = matrix(core_snaps, names), outcomes(core_snaps)
-    x_cal, y_cal = matrix(calibration_snaps, names), outcomes(calibration_snaps)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-    model.fit(x_core, y_core)
+    # The anchor: the stage rates learned from the fit part (the ones evaluated and stored).
+    stage_rates = ev.StageRates(history, fit_deals)
+    design = Design(stage_rates, {d.pk: d.status == Status.WON for d in fit_deals}, names)
+    strength, strengths = choose_strength(design, core_snaps, calibration_snaps, names)
+    names, selection = select_features(design, core_snaps, calibration_snaps, names, strength)
+    x_core, y_core = design(core_snaps, names), outcomes(core_snaps)
+    x_cal, y_cal = design(calibration_snaps, names), outcomes(calibration_snaps)
+    model = _fit(x_core, y_core, strength)
     calibration, calibrated = choose_calibration(
         model, x_cal, y_cal, np.array([s.at for s in calibration_snaps])
     )
-    scaler, regression = model[0], model[1]
-    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     parameters = {
-        "coefficients": regression.coef_[0].tolist(),
-        "intercept": float(regression.intercept_[0]),
-        "mean": scaler.mean_.tolist(),
-        "scale": scale.tolist(),
+        **model.stored(),
+        "anchor": ANCHOR,
         "calibration": calibration,
-        "regularisation_C": C,
+        "regularisation_C": strength,
+        "strengths_tried": strengths,
         "dropped_as_leaks": leaks,
         "excluded": list(exclude),
         "stage_default": history.stage_default,
         "horizon_days": round(horizon, 3),
         "feature_selection": selection,
     }
-    x_eval, y_eval = matrix(eval_snaps, names), outcomes(eval_snaps)
+    # Evaluation deals closed after the cutoff: none is among the counted, nothing left out.
+    x_eval, y_eval = design(eval_snaps, names), outcomes(eval_snaps)
     learned = predict(parameters, x_eval)
-    stage_rates = ev.StageRates(history, fit_deals)
     naive = ev.NaiveBayes(history, fit_deals)
+    defaults_p = ev.stage_defaults(history, eval_snaps)
+    rates_p = stage_rates.predict(eval_snaps)
+    deal_ids = np.array([s.opportunity_id for s in eval_snaps])
     metrics = {
-        "stage_defaults": ev.scores(ev.stage_defaults(history, eval_snaps), y_eval),
-        "stage_rates": ev.scores(stage_rates.predict(eval_snaps), y_eval),
+        "stage_defaults": ev.scores(defaults_p, y_eval),
+        "stage_rates": ev.scores(rates_p, y_eval),
         "naive_bayes": ev.scores(naive.predict(eval_snaps), y_eval),
         "logistic": ev.scores(learned, y_eval),
     }
     # The regression without its calibration map, to show what calibration did.
-    raw = 1.0 / (1.0 + np.exp(-raw_logit(parameters, x_eval)))
+    raw = expit(raw_logit(parameters, x_eval))
     metrics["logistic_uncalibrated"] = ev.scores(raw, y_eval)
+    # How sure the comparison is: Brier differences with deal-level bootstrap intervals.
+    metrics["brier_differences"] = {
+        "logistic_vs_stage_defaults": ev.brier_difference(learned, defaults_p, y_eval, deal_ids),
+        "logistic_vs_stage_rates": ev.brier_difference(learned, rates_p, y_eval, deal_ids),
+        "stage_rates_vs_stage_defaults": ev.brier_difference(rates_p, defaults_p, y_eval, deal_ids),
+    }
     parameters["suggested_stage_probabilities"] = stage_rates.suggested()
     parameters["shrinkage"] = {"branch": stage_rates.m_branch, "person": stage_rates.m_owner}
     parameters["stage_rates"] = stage_rates.to_json()
     parameters.update(choose_offer(metrics))
+    evaluated = {key: parameters[key] for key in REFITTED if key in parameters}
+    parameters["evaluated"] = evaluated
+    deployed = None
+    if refit_at is not None:
+        deployed = refit(
+            history,
+            names=names,
+            strength=strength,
+            method=calibration["method"],
+            horizon=horizon,
+            at=refit_at,
+        )
+    if deployed is not None:
+        parameters.update(deployed)
+    else:
+        parameters["refit"] = None
     eval_deals = {s.opportunity_id for s in eval_snaps}
     sklearn_model = calibrated if calibrated is not None else model
     return {
@@ -352,7 +504,7 @@ def train(
         "evaluation_deals": len(eval_deals),
         "evaluation_won": int(sum(1 for d in later if d.pk in eval_deals and d.status == "won")),
         "evaluation_snapshots": len(eval_snaps),
-        "features": names,
+        "features": [ANCHOR, *names],
         "parameters": parameters,
         "metrics": metrics,
         "offered": parameters["offered"],

@@ -7,7 +7,7 @@ see."""
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Literal
 
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
@@ -54,6 +54,12 @@ class PeriodParams(ScopeParams):
     period: Str40 = Field(description="A quarter (2026Q1) or a month (2026-03).")
     simulations: int = Field(default=10_000, ge=1, le=MAX_SIMULATIONS)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    probabilities: Literal["deal", "learned"] = Field(
+        default="deal",
+        description="deal: each deal's own probability (override, else its stage's default); "
+        "learned: the active win model's (the deals' own when none is trained). The answer's "
+        "`probabilities` says which was used.",
+    )
 
 
 class PlanParams(ScopeParams):
@@ -181,7 +187,13 @@ def forecast_report(request: ApiRequest, params: Query[PeriodParams]) -> Any:
     """Booked, weighted, simulated P10/P50/P90 and the chance of meeting the target."""
     scope = _scope(request, params)
     try:
-        data = forecast(scope, _period(params.period), runs=params.simulations, seed=params.seed)
+        data = forecast(
+            scope,
+            _period(params.period),
+            runs=params.simulations,
+            seed=params.seed,
+            probabilities=params.probabilities,
+        )
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
     return _cli_json(data)
@@ -198,5 +210,11 @@ def plan_report(request: ApiRequest, params: Query[PlanParams]) -> Any:
 def targets_report(request: ApiRequest, params: Query[PeriodParams]) -> Any:
     """Target vs booked vs weighted vs simulated P50, per person, branch and the company."""
     scope = _scope(request, params)
-    data = targets_view(scope, _period(params.period), runs=params.simulations, seed=params.seed)
+    data = targets_view(
+        scope,
+        _period(params.period),
+        runs=params.simulations,
+        seed=params.seed,
+        probabilities=params.probabilities,
+    )
     return _cli_json(data)

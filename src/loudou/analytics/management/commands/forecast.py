@@ -10,7 +10,13 @@ from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
 
-from loudou.analytics.forecast import DEFAULT_RUNS, Period, forecast, parse_period
+from loudou.analytics.forecast import (
+    DEFAULT_RUNS,
+    PROBABILITY_SOURCES,
+    Period,
+    forecast,
+    parse_period,
+)
 from loudou.analytics.scope import add_scope_arguments, scope_from_options
 from loudou.core.cli import dump_json
 
@@ -54,6 +60,13 @@ def add_simulation_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"Monte Carlo runs (default {DEFAULT_RUNS}).",
     )
     parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0).")
+    parser.add_argument(
+        "--probabilities",
+        choices=PROBABILITY_SOURCES,
+        default="deal",
+        help="Weigh open deals by their own probability (override, else the stage's default; "
+        "the default) or by the probability learned from history (`loudou model train`).",
+    )
 
 
 class Command(BaseCommand):
@@ -70,7 +83,11 @@ class Command(BaseCommand):
         scope = scope_from_options(options)
         try:
             data = forecast(
-                scope, options["period"], runs=options["simulations"], seed=options["seed"]
+                scope,
+                options["period"],
+                runs=options["simulations"],
+                seed=options["seed"],
+                probabilities=options["probabilities"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
@@ -99,4 +116,6 @@ class Command(BaseCommand):
         ]
         for label, value in rows:
             table.add_row(label, value)
-        Console(file=self.stdout, width=110).print(table)  # type: ignore[arg-type]
+        console = Console(file=self.stdout, width=110)  # type: ignore[arg-type]
+        console.print(table)
+        console.print(data["probabilities"]["note"], markup=False, highlight=False)

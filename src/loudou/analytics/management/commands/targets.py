@@ -28,7 +28,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         scope = scope_from_options(options)
         data = targets_view(
-            scope, options["period"], runs=options["simulations"], seed=options["seed"]
+            scope,
+            options["period"],
+            runs=options["simulations"],
+            seed=options["seed"],
+            probabilities=options["probabilities"],
         )
         if options["json"]:
             self.stdout.write(dump_json(data))
@@ -57,4 +61,6 @@ class Command(BaseCommand):
                 amount_text(row["p50"]),
                 "—" if p_hit is None else f"{p_hit:.0%}",
             )
-        Console(file=self.stdout, width=130).print(table)  # type: ignore[arg-type]
+        console = Console(file=self.stdout, width=130)  # type: ignore[arg-type]
+        console.print(table)
+        console.print(data["probabilities"]["note"], markup=False, highlight=False)
