@@ -594,6 +594,19 @@ EXPORTS_API = [
     api(SIGNED_IN_API, label="xlsx", query={"format": "xlsx"}),
 ]
 
+
+def with_win_model(w: dict[str, Any]) -> dict[str, Any]:
+    """A stored win model of the world's playbook (one that fell back to the stage defaults):
+    training a real one needs hundreds of closed deals."""
+    from loudou.playbooks.models import Playbook
+    from tests.api.test_learning_api import stored_model
+
+    stored_model(Playbook.objects.get(key=w["playbook_key"], is_current=True))
+    return {}
+
+
+ADMIN_API = expect(FORBIDDEN, admin=OK)
+
 API: dict[str, list[Case]] = {
     "GET /api/v1/me": [api(SIGNED_IN_API)],
     "GET /api/v1/users": [api(SIGNED_IN_API)],
@@ -825,6 +838,29 @@ API: dict[str, list[Case]] = {
             query=lambda w: {"subject_kind": "opportunity", "subject_id": w["deal"]},
         ),
     ],
+    # Learned win probabilities: the model and a deal's explained probability are read by
+    # whoever may see them (404 while no model is trained); training one and accepting stage
+    # probabilities into the playbook are for administrators.
+    "GET /api/v1/win-models/{playbook_key}": [
+        api(expect(HIDDEN), label="no model yet"),
+        api(SIGNED_IN_API, label="a model", prepare=with_win_model),
+    ],
+    "POST /api/v1/win-models/{playbook_key}/train": [
+        # The world has too few closed deals to learn from: the administrator is refused (422).
+        api(expect(FORBIDDEN, admin=REFUSED), {}),
+    ],
+    "POST /api/v1/win-models/{playbook_key}/accept-probabilities": [
+        api(ADMIN_API, {"probabilities": {"discover": 12}}),
+        api(
+            expect(FORBIDDEN, admin=REFUSED),
+            {"probabilities": {"closed": 90}},
+            "not an open stage",
+        ),
+    ],
+    f"GET {OPP}/win-probability": [
+        api(expect(HIDDEN), label="no model yet"),
+        api(BEIJING_API, label="a model", prepare=with_win_model),
+    ],
 }
 
 # Path parameters of the API → world keys (a case's `args` overrides them).
@@ -839,6 +875,7 @@ API_PATH_ARGS = {
     "quote_id": "quote",
     "activity_id": "activity",
     "key": "playbook_key",
+    "playbook_key": "playbook_key",
     "token": "upload",
     "run_id": "run",
 }

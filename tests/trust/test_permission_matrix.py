@@ -627,9 +627,22 @@ def test_sellers_change_no_owner_target_or_playbook(world: dict[str, Any]) -> No
     from loudou.customers.models import Account
 
     assert Account.objects.get(name="他人客户").owner_id == world["seller"]
-    # No API operation writes a playbook, and targets only through POST /targets.
+    # Playbooks change through the API only by an administrator (accepting stage probabilities,
+    # or training the model that suggests them); targets only through POST /targets.
     writes = [op for op in api_operations() if not op.startswith("GET ")]
-    assert [op for op in writes if "playbook" in op or "target" in op] == ["POST /api/v1/targets"]
+    assert [op for op in writes if "playbook" in op or "target" in op] == [
+        "POST /api/v1/targets",
+        "POST /api/v1/win-models/{playbook_key}/accept-probabilities",
+        "POST /api/v1/win-models/{playbook_key}/train",
+    ]
+    before = fingerprint()
+    answer = apis["seller"](
+        "post",
+        f"/api/v1/win-models/{world['playbook_key']}/accept-probabilities",
+        {"probabilities": {"discover": 12}},
+    )
+    assert (answer.status_code, answer.json()["code"]) == (403, "permission_denied")
+    assert changed_tables(before, fingerprint()) == []
 
 
 def test_a_forecast_does_not_reveal_another_branchs_target(world: dict[str, Any]) -> None:

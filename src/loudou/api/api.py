@@ -127,5 +127,6 @@ api.add_router("/import-runs", "loudou.api.routers.imports.runs_router")
 api.add_router("", reference.reference)
 api.add_router("/exports", "loudou.api.routers.exports.router")
 api.add_router("/audit-events", "loudou.api.routers.audit.router")
+api.add_router("", "loudou.api.routers.learning.router")
 
 __all__ = ["api"]

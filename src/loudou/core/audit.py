@@ -27,6 +27,7 @@ ACTIONS = frozenset(
         "user.password_change",
         "target.set",
         "playbook.load",
+        "playbook.probabilities_accept",
         "catalog.save",
         "catalog.delete",
         "opportunity.create",

@@ -68,6 +68,7 @@ ACTION_LABELS: dict[str, Promise] = {
     "user.password_change": gettext_lazy("Password changed"),
     "target.set": gettext_lazy("Target set"),
     "playbook.load": gettext_lazy("Playbook loaded"),
+    "playbook.probabilities_accept": gettext_lazy("Stage probabilities accepted from history"),
     "catalog.save": gettext_lazy("Catalogue entry saved"),
     "catalog.delete": gettext_lazy("Catalogue entry deleted"),
     "token.create": gettext_lazy("API token created"),

@@ -59,7 +59,8 @@ ACTION_GROUPS: list[tuple[Promise, list[str]]] = [
         "user.preferences", "user.password_change", "target.set",
     ]),
     (gettext_lazy("Configuration"), [
-        "playbook.load", "catalog.save", "catalog.delete", "token.create", "token.revoke",
+        "playbook.load", "playbook.probabilities_accept", "catalog.save", "catalog.delete",
+        "token.create", "token.revoke",
     ]),
 ]  # fmt: skip
 

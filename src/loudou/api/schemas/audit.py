@@ -21,9 +21,9 @@ Action = Literal[
     "keydate.set", "objection.answer", "objection.raise", "opportunity.advance",
     "opportunity.create", "opportunity.import", "opportunity.lose", "opportunity.reassign",
     "opportunity.regress", "opportunity.reopen", "opportunity.update", "opportunity.win",
-    "playbook.load", "quote.create", "quote.submit", "target.set", "team.add", "team.remove",
-    "token.create", "token.revoke", "user.create", "user.password_change", "user.preferences",
-    "user.role_change", "user.update",
+    "playbook.load", "playbook.probabilities_accept", "quote.create", "quote.submit",
+    "target.set", "team.add", "team.remove", "token.create", "token.revoke", "user.create",
+    "user.password_change", "user.preferences", "user.role_change", "user.update",
 ]  # fmt: skip
 ObjectType = Literal[
     "opportunity", "approval", "quote", "activity", "objection", "competitor", "account",

@@ -1,6 +1,9 @@
-"""`loudou model train|evaluate|explain`: win probabilities learned from the closed deals."""
+"""`loudou model train|evaluate|explain|accept`: win probabilities learned from the closed deals,
+and accepting the stage probabilities they suggest into the playbook."""
 
 import argparse
+import sys
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +16,8 @@ from loudou.core.cli import dump_json
 from loudou.core.errors import LoudouError
 from loudou.learning.selectors import win_explain, win_model_active, win_model_summary
 from loudou.learning.services import win_model_train
+from loudou.playbooks.models import Playbook, StageKind
+from loudou.playbooks.services import playbook_probabilities_accept
 
 NAMES = {
     "stage_defaults": "stage defaults (playbook)",
@@ -55,9 +60,29 @@ class Command(BaseCommand):
         explain = sub.add_parser("explain", help="One deal's probability and its top factors.")
         explain.add_argument("opportunity", type=int)
         _common(explain)
+        accept = sub.add_parser(
+            "accept",
+            help="Accept stage probabilities into the playbook as a new version (open deals keep "
+            "theirs). Without --stage: every rate the active model suggests, in whole percents.",
+        )
+        accept.add_argument(
+            "--stage",
+            action="append",
+            default=[],
+            type=_stage_percent,
+            metavar="KEY=PERCENT",
+            help="Set this open stage's probability (repeatable); no confirmation is asked.",
+        )
+        accept.add_argument(
+            "--yes", action="store_true", help="Accept the suggested rates without asking."
+        )
+        _common(accept)
 
     def handle(self, *args: Any, **options: Any) -> None:
         scope = scope_from_options(options)
+        if options["action"] == "accept":
+            self._accept(scope, options)
+            return
         try:
             if options["action"] == "train":
                 model = win_model_train(
@@ -69,13 +94,13 @@ class Command(BaseCommand):
                 )
                 data = win_model_summary(model)
             elif options["action"] == "evaluate":
-                model = win_model_active(scope.playbook)
-                if model is None:
+                active = win_model_active(scope.playbook)
+                if active is None:
                     raise CommandError(
                         _("No win model is trained for playbook %(p)s: run `loudou model train`.")
                         % {"p": scope.playbook.key}
                     )
-                data = win_model_summary(model)
+                data = win_model_summary(active)
             else:
                 data = win_explain(scope.actor, options["opportunity"])
         except LoudouError as exc:
@@ -166,3 +191,132 @@ class Command(BaseCommand):
         )
         for factor in data["factors"]:
             console.print(f"  {factor['text']}")
+
+    def _accept(self, scope: Any, options: dict[str, Any]) -> None:
+        """Show the change, confirm it (suggested rates only), accept it as a new version."""
+        current = Playbook.objects.get(key=scope.playbook.key, is_current=True)
+        now = {s.key: s.probability for s in current.ordered_stages()}
+        suggested: dict[str, dict[str, Any]] = {}
+        if options["stage"]:
+            wanted = dict(options["stage"])
+        else:
+            model = win_model_active(current)
+            if model is None:
+                raise CommandError(
+                    _("No win model is trained for playbook %(p)s: run `loudou model train`.")
+                    % {"p": current.key}
+                )
+            suggested = model.parameters.get("suggested_stage_probabilities", {})
+            wanted = {
+                s.key: suggested_percent(suggested[s.key]["rate"])
+                for s in current.ordered_stages()
+                if s.kind == StageKind.OPEN and s.key in suggested
+            }
+            if not wanted:
+                raise CommandError(_("The model suggests no probability for an open stage."))
+        # With --json stdout holds the JSON document alone: the table goes to stderr, and only
+        # when it is shown to confirm.
+        confirm = not options["stage"] and not options["yes"]
+        console = Console(file=self.stderr if options["json"] else self.stdout, width=140)  # type: ignore[arg-type]
+        if confirm or not options["json"]:
+            self._proposal(console, current, now, wanted, suggested)
+        if confirm:
+            self._confirm()
+        try:
+            accepted = playbook_probabilities_accept(
+                playbook=current, actor=scope.actor, probabilities=wanted
+            )
+        except LoudouError as exc:
+            raise CommandError(_one_sentence(exc)) from None
+        created = accepted.pk != current.pk
+        if options["json"]:
+            self.stdout.write(
+                dump_json(
+                    {
+                        "playbook": accepted.key,
+                        "version": accepted.version,
+                        "created": created,
+                        "probabilities": {
+                            key: {"before": now[key], "after": value}
+                            for key, value in wanted.items()
+                        },
+                    }
+                )
+            )
+        elif created:
+            console.print(
+                _(
+                    "Accepted as %(key)s v%(version)s: new deals use these probabilities; open "
+                    "deals keep those of the version they were created under."
+                )
+                % {"key": accepted.key, "version": accepted.version}
+            )
+        else:
+            console.print(
+                _("Nothing to change: %(key)s v%(version)s already has these probabilities.")
+                % {"key": accepted.key, "version": accepted.version}
+            )
+
+    def _proposal(
+        self,
+        console: Console,
+        playbook: Playbook,
+        now: dict[str, int],
+        wanted: dict[str, int],
+        suggested: dict[str, dict[str, Any]],
+    ) -> None:
+        table = Table(
+            title=_("%(key)s v%(version)s: stage probabilities (%%)")
+            % {"key": playbook.key, "version": playbook.version},
+            title_justify="left",
+        )
+        table.add_column(_("Stage"))
+        table.add_column(_("Now"), justify="right")
+        table.add_column(_("New"), justify="right")
+        if suggested:
+            table.add_column(_("Deals that reached it"), justify="right")
+            table.add_column(_("Won"), justify="right")
+        for key, value in wanted.items():
+            row = [key, str(now.get(key, "—")), str(value)]
+            if suggested:
+                row += [str(suggested[key]["reached"]), str(suggested[key]["won"])]
+            table.add_row(*row)
+        console.print(table)
+
+    def _confirm(self) -> None:
+        """Ask on the terminal; refuse when there is none to ask on."""
+        if not sys.stdin.isatty():
+            raise CommandError(
+                _(
+                    "Not accepted: there is no terminal to confirm on; run again with --yes to "
+                    "accept these probabilities."
+                )
+            )
+        self.stderr.write(
+            _("Accept these probabilities as a new playbook version? [y/N] "), ending=""
+        )
+        self.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in {"y", "yes", "是"}:
+            raise CommandError(_("Not accepted: nothing changed."))
+
+
+def suggested_percent(rate: float) -> int:
+    """A suggested rate (0–1) as the whole percent a stage holds, halves rounded up."""
+    return int((Decimal(str(rate)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _stage_percent(text: str) -> tuple[str, int]:
+    """`KEY=PERCENT` from the command line (the service checks the key and the range)."""
+    key, sep, percent = text.partition("=")
+    if not sep or not key.strip() or not percent.strip().lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: write KEY=PERCENT, e.g. discover=12")
+    return key.strip(), int(percent)
+
+
+def _one_sentence(exc: LoudouError) -> str:
+    """The refusal with the stages it names, in one line for stderr."""
+    if not exc.details or not all(isinstance(v, str) for v in exc.details.values()):
+        return exc.message
+    named = "; ".join(f"{k.removeprefix('probabilities.')}: {v}" for k, v in exc.details.items())
+    return f"{exc.message} ({named})"
