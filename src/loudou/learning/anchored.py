@@ -22,13 +22,15 @@ maps (`CalibratedClassifierCV(FrozenEstimator(model))`) work on it unchanged.
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 #: The regularisation strengths tried (scikit-learn's C: the weight of the data's log loss
 #: against ½‖w‖²); 0 keeps w = b = 0, the stage rates themselves.
 C_GRID = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+#: Newton's method stops when no weight moves more than this, or after this many steps.
+NEWTON_TOLERANCE = 1e-9
+NEWTON_ITERATIONS = 100
 #: The name the anchor column has among a model's features.
 ANCHOR = "stage_rate"
 
@@ -53,21 +55,42 @@ class AnchoredLogistic(ClassifierMixin, BaseEstimator):
         scale = rest.std(axis=0) if len(rest) else np.ones(rest.shape[1])
         self.scale_ = np.where(scale > 0, scale, 1.0)
         z = np.hstack([np.ones((len(rest), 1)), (rest - self.mean_) / self.scale_])
-        start = np.zeros(z.shape[1])
-        if self.C <= 0:
-            weights = start
-        else:
-
-            def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
-                t = offset + z @ w
-                p = expit(t)
-                loss = self.C * float(np.sum(np.logaddexp(0.0, t) - y * t)) + 0.5 * float(w @ w)
-                return loss, self.C * (z.T @ (p - y)) + w
-
-            weights = minimize(objective, start, jac=True, method="L-BFGS-B").x
+        weights = np.zeros(z.shape[1])
+        if self.C > 0:
+            weights = self._newton(offset, z, y)
         self.intercept_ = np.array([float(weights[0])])
         self.coef_ = np.array([weights[1:]])
         return self
+
+    def _newton(self, offset: np.ndarray, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Minimise C·Σ log loss + ½‖w‖² by Newton's method with step halving: the objective
+        is strictly convex, and with ~20 inputs a Newton step (one small linear solve) is far
+        cheaper than the hundreds of gradient steps a quasi-Newton solver takes."""
+
+        def objective(w: np.ndarray) -> float:
+            t = offset + z @ w
+            return self.C * float(np.sum(np.logaddexp(0.0, t) - y * t)) + 0.5 * float(w @ w)
+
+        w = np.zeros(z.shape[1])
+        value = objective(w)
+        for _iteration in range(NEWTON_ITERATIONS):
+            p = expit(offset + z @ w)
+            gradient = self.C * (z.T @ (p - y)) + w
+            hessian = self.C * (z.T @ (z * (p * (1.0 - p))[:, None])) + np.eye(len(w))
+            step = np.linalg.solve(hessian, gradient)
+            size = 1.0
+            while size > 1e-6:
+                candidate = w - size * step
+                candidate_value = objective(candidate)
+                if candidate_value <= value:
+                    break
+                size /= 2.0
+            else:
+                break  # no step lowers the objective: at the minimum to rounding
+            w, improvement, value = candidate, value - candidate_value, candidate_value
+            if float(np.max(np.abs(size * step))) < NEWTON_TOLERANCE or improvement < 1e-12:
+                break
+        return w
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)

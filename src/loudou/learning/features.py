@@ -255,6 +255,7 @@ class History:
         ):
             self.deals[opp_id].activities.append(days(done))
         self.rates = WinRates(list(self.deals.values()), owner_at_close)
+        self._snapshots: dict[tuple[int, float], Snapshot | None] = {}
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -294,7 +295,14 @@ class History:
 
     def snapshot(self, deal: Deal, t: float) -> Snapshot | None:
         """The deal as it was at t (None if it did not exist yet). Uses only facts dated before t
-        (spans: in force at t)."""
+        (spans: in force at t). Remembered: training and the refit for use ask for many of the
+        same moments."""
+        key = (deal.pk, t)
+        if key not in self._snapshots:
+            self._snapshots[key] = self._snapshot(deal, t)
+        return self._snapshots[key]
+
+    def _snapshot(self, deal: Deal, t: float) -> Snapshot | None:
         span = deal.span_at(t)
         if span is None:
             return None
