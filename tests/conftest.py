@@ -60,6 +60,12 @@ def playbook(playbooks: dict[str, Any]) -> Any:
 @pytest.fixture
 def org(playbooks: dict[str, Any]) -> dict[str, Any]:
     """Company → North (Beijing, Tianjin) and South (Shanghai); users in the seed's roles."""
+    return make_org()
+
+
+def make_org() -> dict[str, Any]:
+    """The `org` fixture's branches and people, for fixtures of a wider scope (the playbooks'
+    roles must be loaded)."""
     company = branch_create(actor=None, code="hq", name="总部", name_en="Head office")
     north = branch_create(actor=None, code="north", name="华北区", parent=company)
     beijing = branch_create(actor=None, code="bj", name="北京分公司", parent=north)

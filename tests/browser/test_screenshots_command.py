@@ -40,6 +40,7 @@ def test_options_are_checked() -> None:
         "conversion",
         "flow",
         "forecast",
+        "model",
         "preferences",
         "import",
         "import-review",

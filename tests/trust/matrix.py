@@ -178,6 +178,21 @@ def _move(to_stage: str, version: str, **extra: Any) -> Callable[[dict[str, Any]
     return lambda w: {"to_stage": to_stage, "version": w[version], "from": "page", **extra}
 
 
+def _accept_discover(w: dict[str, Any]) -> dict[str, Any]:
+    """The model page's accept form: the first stage's default probability set to 12 %."""
+    return {"playbook": w["playbook_key"], "accept": ["discover"], "probability_discover": "12"}
+
+
+def with_win_model(w: dict[str, Any]) -> dict[str, Any]:
+    """A stored win model of the world's playbook (one that fell back to the stage defaults):
+    training a real one needs hundreds of closed deals."""
+    from loudou.playbooks.models import Playbook
+    from tests.api.test_learning_api import stored_model
+
+    stored_model(Playbook.objects.get(key=w["playbook_key"], is_current=True))
+    return {}
+
+
 WEB: dict[str, list[Case]] = {
     # Not signed in: the sign-in page, sign-out, the language switch.
     "web:login": [
@@ -268,6 +283,35 @@ WEB: dict[str, list[Case]] = {
         get(SIGNED_IN),
         get(SIGNED_IN, "plan", query={"target": "5000000"}),
         *probes(SIGNED_IN)[1:],
+    ],
+    # The win model page: aggregates for everyone; training and accepting for administrators.
+    "web:analytics-model": [
+        get(SIGNED_IN, "no model yet"),
+        get(SIGNED_IN, "a model", prepare=with_win_model),
+    ],
+    "web:analytics-model-train": [
+        post(
+            expect(FORBIDDEN, admin=REFUSED),
+            lambda w: {"playbook": w["playbook_key"]},
+            "too little history",
+        ),
+    ],
+    "web:analytics-model-accept": [
+        post(
+            expect(FORBIDDEN, admin=HIDDEN),
+            _accept_discover,
+            "no model yet",
+        ),
+        post(
+            expect(FORBIDDEN, admin=OK),
+            _accept_discover,
+            "a model",
+            prepare=with_win_model,
+        ),
+    ],
+    "web:opportunity-win-probability": [
+        get(BEIJING, "no model yet", args=D),
+        get(BEIJING, "a model", args=D, prepare=with_win_model),
     ],
     # The opportunity page and its section actions.
     "web:opportunity-detail": [get(BEIJING, args=D)],
@@ -593,16 +637,6 @@ EXPORTS_API = [
     api(SIGNED_IN_API, label="csv"),
     api(SIGNED_IN_API, label="xlsx", query={"format": "xlsx"}),
 ]
-
-
-def with_win_model(w: dict[str, Any]) -> dict[str, Any]:
-    """A stored win model of the world's playbook (one that fell back to the stage defaults):
-    training a real one needs hundreds of closed deals."""
-    from loudou.playbooks.models import Playbook
-    from tests.api.test_learning_api import stored_model
-
-    stored_model(Playbook.objects.get(key=w["playbook_key"], is_current=True))
-    return {}
 
 
 ADMIN_API = expect(FORBIDDEN, admin=OK)

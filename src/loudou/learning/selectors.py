@@ -7,11 +7,13 @@ from django.utils.translation import gettext as _
 
 from loudou.core import clock
 from loudou.core.errors import NotFound
+from loudou.core.i18n import localized
 from loudou.learning import training
 from loudou.learning.anchored import ANCHOR
 from loudou.learning.evaluation import StageRates
 from loudou.learning.features import History, days
 from loudou.learning.models import WinModel
+from loudou.learning.words import FeatureWords, shown_value
 from loudou.pipeline.models import Status
 from loudou.pipeline.selectors import opportunity_get
 from loudou.playbooks.models import Playbook
@@ -155,7 +157,7 @@ def _stage_rate_factors(model: WinModel, opp: Any, stage: str) -> tuple[float, l
     factors = [
         {
             "feature": "stage_rate:company",
-            "label": _("deals that reached stage %(s)s") % {"s": stage},
+            "label": _("deals that reached stage %(s)s") % {"s": localized(opp.stage, "name")},
             "value": _("%(w)s of %(n)s won") % {"w": won, "n": total},
             "contribution": round(_logit(company), 3),
         }
@@ -182,27 +184,6 @@ def _stage_rate_factors(model: WinModel, opp: Any, stage: str) -> tuple[float, l
         factor["text"] = f"{factor['label']}: {factor['value']} ({factor['contribution']:+.2f})"
         factor["text"] = factor["text"].replace("-", "−")
     return p, factors
-
-
-def _label(name: str) -> str:
-    labels = {
-        "probability": _("probability set on the deal"),
-        "amount": _("amount"),
-        "days_in_stage": _("days in stage"),
-        "age": _("days since created"),
-        "days_to_close": _("days to expected close"),
-        "criteria_satisfied": _("criteria with evidence"),
-        "days_since_activity": _("days since last activity"),
-        "no_activity": _("no activity done"),
-        "in_group": _("account belongs to a group"),
-        "owner_win_rate": _("owner's win rate"),
-        "branch_win_rate": _("branch's win rate"),
-    }
-    if name in labels:
-        return labels[name]
-    kind, _sep, value = name.partition(":")
-    kinds = {"stage": _("stage"), "industry": _("industry"), "size": _("size")}
-    return f"{kinds.get(kind, kind)} = {value}"
 
 
 def win_explain(user: Any, opportunity_id: int) -> dict[str, Any]:
@@ -257,19 +238,21 @@ def win_explain(user: Any, opportunity_id: int) -> dict[str, Any]:
         factors = _stage_rate_factors(model, opp, opp.stage.key)[1]
         contributions[0] = 0.0
     order = [j for j in np.argsort(-np.abs(contributions))[:TOP_FACTORS] if contributions[j]]
+    words = FeatureWords(opp.playbook, [model.features[j] for j in order])
     for j in order:
         name = model.features[j]
         if ":" in name:
-            shown = "yes" if x[0, j] else "no"
+            shown = shown_value("yes" if x[0, j] else "no")
         else:
-            shown = snap.shown.get(name, f"{x[0, j]:.2f}")
+            shown = shown_value(snap.shown.get(name, f"{x[0, j]:.2f}"))
+        label = words(name)
         factors.append(
             {
                 "feature": name,
-                "label": _label(name),
+                "label": label,
                 "value": shown,
                 "contribution": round(float(contributions[j]), 3),
-                "text": f"{_label(name)}: {shown} ({contributions[j]:+.2f})".replace("-", "−"),
+                "text": f"{label}: {shown} ({contributions[j]:+.2f})".replace("-", "−"),
             }
         )
     return {**base, "probability": round(probability, 4), "factors": factors}

@@ -18,6 +18,7 @@ from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
 from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
+from ninja.responses import Status
 from pydantic import Field
 
 from loudou.api.auth import ApiRequest
@@ -186,7 +187,9 @@ def import_upload(
         default_owner=_owner(options.default_owner),
         currency=options.currency,
     )
-    return 201, _dry_run_out(kept, runs.upload_dry_run(kept, actor=actor, playbook=playbook))
+    return Status(
+        201, _dry_run_out(kept, runs.upload_dry_run(kept, actor=actor, playbook=playbook))
+    )
 
 
 def _playbook(key: str | None) -> Any:
@@ -275,7 +278,7 @@ def import_confirm(request: ApiRequest, token: str) -> tuple[int, dict[str, Any]
     if run.status == "queued":
         runs.import_run_start(run)
         run.refresh_from_db()
-    return 202, _run_out(run)
+    return Status(202, _run_out(run))
 
 
 @runs_router.get("", response=list[RunOut], summary="Imports: your own (all, for administrators)")

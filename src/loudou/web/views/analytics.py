@@ -21,8 +21,10 @@ from django.utils.translation import gettext as _
 from loudou.analytics.conversion import conversion_by_stage
 from loudou.analytics.flow import flow_balances, pipeline_flow
 from loudou.analytics.forecast import (
+    PROBABILITY_SOURCES,
     Period,
     forecast,
+    learned_for,
     parse_period,
     period_deals,
     plan,
@@ -599,19 +601,36 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
         )
         period = parse_period(current)
     query.fields["period"] = period.label
+    source = request.GET.get("probabilities") or "deal"
+    if source not in PROBABILITY_SOURCES:
+        query.problems.append(
+            _("“%(value)s” is not a choice of probabilities: the deals' own are used.")
+            % {"value": source}
+        )
+        source = "deal"
+    query.fields["probabilities"] = source
     _default_subject(query)
     scope = query.scope()
-    figures = forecast(scope, period)
+    # The learned probabilities are computed once for the figures, the histogram and the
+    # targets table (the per-deal model reads the open deals' history).
+    learned = learned_for(scope, period) if source == "learned" else None
+    figures = forecast(scope, period, probabilities=source, learned=learned)
     # The runs themselves, for the histogram: the same deals, runs and seed as the figures.
-    runs = simulate(period_deals(scope, period), runs=figures["simulated"]["runs"])
-    targets = targets_view(scope, period)
+    by_deal = learned[0] if learned is not None else None
+    runs = simulate(period_deals(scope, period, by_deal), runs=figures["simulated"]["runs"])
+    targets = targets_view(scope, period, probabilities=source, learned=learned)
+    carried = None if source == "deal" else source
     branches = {b.code: b.pk for b in query.choices["branches"]}
     owners = {u.username: u.pk for u in query.choices["owners"]}
     for row in targets["rows"]:
         if row["kind"] == "person" and row["key"] in owners:
-            row["link"] = query.params(owner=owners[row["key"]], period=period.label)
+            row["link"] = query.params(
+                owner=owners[row["key"]], period=period.label, probabilities=carried
+            )
         elif row["kind"] == "branch" and row["key"] in branches:
-            row["link"] = query.params(branch=branches[row["key"]], period=period.label)
+            row["link"] = query.params(
+                branch=branches[row["key"]], period=period.label, probabilities=carried
+            )
         row["p_hit_pct"] = "—" if row["p_hit_target"] is None else f"{row['p_hit_target']:.0%}"
         row["attained"] = (
             min(100, round(100 * Decimal(row["booked"]) / Decimal(row["target"])))

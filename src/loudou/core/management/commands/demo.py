@@ -74,7 +74,32 @@ class Command(BaseCommand):
             summary = generate(
                 seed=options["seed"], size=options["size"], progress=BarProgress(bar)
             )
+            learned = self._learn(bar)
         self._report(summary, options, time.monotonic() - started)
+        self.stdout.write(learned)
+
+    def _learn(self, bar: Progress) -> str:
+        """Train the default playbook's win model on the demo's closed deals, so the model page,
+        the deal panels and the learned forecast have something to show; a demo too small to
+        learn from keeps the stage defaults (and says so)."""
+        from loudou.core.errors import ValidationFailed
+        from loudou.learning.services import win_model_train
+        from loudou.playbooks.models import Playbook
+
+        task = bar.add_task("Learning win probabilities", total=1)
+        playbook = Playbook.objects.get(is_default=True, is_current=True)
+        try:
+            model = win_model_train(playbook=playbook, actor=None)
+        except ValidationFailed:
+            bar.update(task, completed=1)
+            return "Win model: too few closed deals to learn from; stage defaults are used."
+        bar.update(task, completed=1)
+        used = model.parameters.get("used", "logistic")
+        return (
+            f"Win model: trained on {model.training_deals} closed deals, evaluated on "
+            f"{model.evaluation_deals} later ones; predictions use {used.replace('_', ' ')} "
+            "(loudou model evaluate)."
+        )
 
     def _report(self, summary: DemoSummary, options: dict[str, Any], seconds: float) -> None:
         status = summary.by_status

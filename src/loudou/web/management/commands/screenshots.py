@@ -158,6 +158,7 @@ SHOTS = [
     Shot("conversion", "manager", lambda d: reverse("web:analytics-conversion")),
     Shot("flow", "manager", lambda d: reverse("web:analytics-flow")),
     Shot("forecast", "manager", lambda d: reverse("web:analytics-forecast")),
+    Shot("model", "manager", lambda d: reverse("web:analytics-model")),
     Shot("preferences", "seller", lambda d: reverse("web:preferences")),
     Shot("import", "manager", lambda d: reverse("web:import")),
     Shot("import-review", "manager", lambda d: reverse("web:import"), act=_upload_sample),

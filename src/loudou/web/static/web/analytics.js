@@ -103,7 +103,55 @@
     }), CONFIG);
   }
 
-  var DRAW = { rates: drawBars, bars: drawBars, waterfall: drawWaterfall, histogram: drawHistogram };
+  // The win model's reliability curve: one line per model through its filled bins (x: mean probability given, y: share won), the
+  // marker's area growing with the snapshots behind it; the diagonal is perfect calibration.
+  function drawReliability(el, data) {
+    var most = 1;
+    data.traces.forEach(function (t) {
+      t.count.forEach(function (n) { if (n > most) most = n; });
+    });
+    var traces = [{
+      type: "scatter",
+      mode: "lines",
+      name: data.diagonal,
+      x: [0, 1],
+      y: [0, 1],
+      line: { color: "#c7cfdb", dash: "dash", width: 1.5 },
+      hoverinfo: "skip"
+    }];
+    data.traces.forEach(function (t) {
+      traces.push({
+        type: "scatter",
+        mode: "lines+markers",
+        name: t.name,
+        x: t.predicted,
+        y: t.observed,
+        customdata: t.count.map(function (n, i) { return [n, t.bins[i]]; }),
+        line: { color: t.colour, width: 2 },
+        marker: {
+          color: t.colour,
+          size: t.count.map(function (n) { return 6 + 18 * Math.sqrt(n / most); }),
+          line: { color: "#fff", width: 1 }
+        },
+        hovertemplate: t.name + "<br>%{customdata[1]}<br>" + data.predicted + ": %{x:.1%}<br>" +
+          data.observed + ": %{y:.1%}<br>" + data.snapshots + ": %{customdata[0]}<extra></extra>"
+      });
+    });
+    Plotly.newPlot(el, traces, baseLayout({
+      height: 420,
+      legend: { y: 1.1 },
+      xaxis: { title: { text: data.x }, range: [0, 1], tickformat: ".0%", gridcolor: GRID, zeroline: false },
+      yaxis: { title: { text: data.y }, range: [0, 1.02], tickformat: ".0%", zeroline: false }
+    }), CONFIG);
+  }
+
+  var DRAW = {
+    rates: drawBars,
+    bars: drawBars,
+    waterfall: drawWaterfall,
+    histogram: drawHistogram,
+    reliability: drawReliability
+  };
 
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.Plotly) return;
