@@ -1,16 +1,21 @@
 """The anchored regression (stage rate as offset), the leave-one-out stage rate, the Brier
 differences with deal-level bootstrap intervals, and who may train."""
 
+import datetime as dt
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from loudou.core import clock
 from loudou.core.errors import PermissionDenied
 from loudou.learning.anchored import AnchoredLogistic, logit
 from loudou.learning.evaluation import StageRates, brier_difference
+from loudou.learning.features import History, days
 from loudou.learning.models import WinModel
 from loudou.learning.services import win_model_train
-from tests.learning.test_learning import _company
+from loudou.pipeline.services.project import competitor_add
+from tests.learning.test_learning import START, _company, _deal
 
 
 def _data(n: int = 400, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -108,3 +113,23 @@ def test_the_model_put_to_use_is_refitted_on_every_closed_deal(org, account, pla
     assert len(p["coefficients"]) == len(p["evaluated"]["coefficients"]) == len(model.features)
     assert p["coefficients"] != p["evaluated"]["coefficients"]
     assert p["calibration"]["method"] == p["evaluated"]["calibration"]["method"]
+
+
+def test_competitors_count_from_the_moment_they_were_named(org, account, playbook):
+    created = START
+    with clock.frozen_at(created):
+        opp = _deal(org, account, playbook, 1, big=True, won=None, created=created, length=90)
+    named = created + dt.timedelta(days=10)
+    with clock.frozen_at(named):
+        competitor_add(opportunity=opp, actor=org["seller"], name="甲骨文")
+        competitor_add(opportunity=opp, actor=org["seller"], name="某咨询", kind="consultant")
+    with clock.frozen_at(named + dt.timedelta(days=5)):
+        competitor_add(opportunity=opp, actor=org["seller"], name="金蝶")
+    for history in (History(playbook), History(playbook, only=opp.pk)):
+        deal = history.deals[opp.pk]
+        counts = [
+            history.snapshot(deal, days(named + dt.timedelta(days=d))).values["competitors"]
+            for d in (-1, 1, 6)
+        ]
+        # Consultants are not competitors; each vendor counts from the day it was named.
+        assert counts == [0.0, 1.0, 2.0]

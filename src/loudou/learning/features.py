@@ -8,12 +8,14 @@ at t uses only what was recorded before t:
 - days in the current stage from the stage stay entered last at or before t; age from creation;
 - criteria: the latest evidence per criterion *recorded before t* (`CriterionEvidence.recorded_at`);
 - activity recency: activities *done before t* (`Activity.done_at`);
+- competitors: the competing vendors *named before t*, dated by the audit log's `competitor.add`
+  events (the rows themselves carry no date; a competitor entered without an event, e.g. by an
+  import that names none, is not counted);
 - the owner's and the branch's win rate over the deals *closed before t*, shrunk toward the
   company's rate then with a Beta prior worth `PRIOR_DEALS` deals.
 
-Left out, because the facts carry no date of their own: competitors (`OpportunityCompetitor`
-has no timestamp, so "known before t" cannot be told), team members' roles beyond what history
-says, objections' content. Account attributes (industry, size band, group membership) and the
+Left out, because the facts carry no date of their own: team members' roles beyond what
+history says, objections' content. Account attributes (industry, size band, group membership) and the
 deal's branch are read as they are now: they are not historised, and are taken as stable.
 
 Times are floats in days since the epoch (UTC) throughout.
@@ -26,9 +28,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 
 from loudou.analytics.models import OPEN_ENDED, OpportunityStay, StateSpan
+from loudou.core.models import AuditEvent
 from loudou.pipeline.models import Activity, CriterionEvidence, Opportunity, Status
 from loudou.playbooks.models import Playbook, Stage, StageKind
 
@@ -50,6 +54,7 @@ NUMERIC = (
     "criteria_satisfied",
     "days_since_activity",
     "no_activity",
+    "competitors",
     "in_group",
     "owner_win_rate",
     "branch_win_rate",
@@ -86,6 +91,7 @@ class Deal:
     stay_from: list[float] = field(default_factory=list)
     evidence: list[tuple[float, int, bool]] = field(default_factory=list)
     activities: list[float] = field(default_factory=list)
+    competitors: list[float] = field(default_factory=list)
 
     def span_at(self, t: float) -> tuple[str, str, int, float, int, float] | None:
         """(stage key, status, owner id, amount, probability, close day) in force at t."""
@@ -254,8 +260,31 @@ class History:
             .values_list("opportunity_id", "done_at")
         ):
             self.deals[opp_id].activities.append(days(done))
+        self._competitors(only, open_only)
         self.rates = WinRates(list(self.deals.values()), owner_at_close)
         self._snapshots: dict[tuple[int, float], Snapshot | None] = {}
+
+    def _competitors(self, only: int | None, open_only: bool) -> None:
+        """When each competing vendor was named on a deal. `OpportunityCompetitor` rows carry no
+        date; the audit log does (`competitor.add`, recorded on the opportunity when the vendor
+        was added): a competitor counts from that moment on. Consultants are not competitors."""
+        events = AuditEvent.objects.filter(
+            action="competitor.add",
+            content_type=ContentType.objects.get_for_model(Opportunity),
+        )
+        if only is not None:
+            events = events.filter(object_id=str(only))
+        wanted = (
+            {pk for pk, d in self.deals.items() if d.status == Status.OPEN} if open_only else None
+        )
+        for object_id, at, after in events.order_by("at", "id").values_list(
+            "object_id", "at", "after"
+        ):
+            kind = (after or {}).get("kind", "vendor")
+            deal = self.deals.get(int(object_id)) if object_id.isdigit() else None
+            if deal is None or kind != "vendor" or (wanted is not None and deal.pk not in wanted):
+                continue
+            deal.competitors.append(days(at))
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -317,6 +346,7 @@ class History:
                 break
             latest[criterion] = satisfied
         criteria = sum(latest.values())
+        competitors = bisect.bisect_left(deal.competitors, t)
         done = bisect.bisect_left(deal.activities, t)
         since = t - deal.activities[done - 1] if done else None
         to_close = max(-730.0, min(730.0, close_day - t))
@@ -331,6 +361,7 @@ class History:
             "criteria_satisfied": float(criteria),
             "days_since_activity": math.log1p(since if since is not None else age),
             "no_activity": 0.0 if since is not None else 1.0,
+            "competitors": float(competitors),
             "in_group": 1.0 if deal.in_group else 0.0,
             "owner_win_rate": owner_rate,
             "branch_win_rate": branch_rate,
@@ -347,6 +378,7 @@ class History:
             "criteria_satisfied": str(criteria),
             "days_since_activity": "—" if since is None else f"{since:.0f}",
             "no_activity": "yes" if since is None else "no",
+            "competitors": str(competitors),
             "in_group": "yes" if deal.in_group else "no",
             "owner_win_rate": f"{owner_rate:.0%}",
             "branch_win_rate": f"{branch_rate:.0%}",

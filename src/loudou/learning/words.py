@@ -31,6 +31,7 @@ def feature_label(name: str) -> str:
         "criteria_satisfied": _("criteria with evidence"),
         "days_since_activity": _("days since last activity"),
         "no_activity": _("no activity done"),
+        "competitors": _("competitors named"),
         "in_group": _("account belongs to a group"),
         "owner_win_rate": _("owner's win rate"),
         "branch_win_rate": _("branch's win rate"),
