@@ -10,7 +10,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from loudou.analytics.forecast import forecast, parse_period, targets_view
+from loudou.analytics.forecast import forecast, learned_for, parse_period, targets_view
 from loudou.analytics.scope import Scope
 from loudou.core import clock
 from loudou.learning.models import WinModel
@@ -161,3 +161,26 @@ def test_forecast_page_says_which_probabilities_it_used(org, playbook, company, 
     assert odd.status_code == 200
     assert "is not a choice of probabilities" in odd.content.decode()
     assert odd.context["figures"]["probabilities"]["source"] == "deal"
+
+
+def test_targets_weigh_every_row_by_learned_probabilities_whatever_the_filter(
+    org, playbook, company
+):
+    # The page computes the learned map once for a filtered scope and hands it to the targets
+    # view, which sets the industry filter aside: the map must cover every deal it counts.
+    win_model_train(playbook=playbook, actor=None)
+    from loudou.customers.models import Industry
+    from loudou.org.models import Target, TargetScope
+
+    month = PERIOD.start
+    Target.objects.create(scope=TargetScope.USER, user=org["seller"], month=month, amount=1)
+    other = Industry.objects.exclude(pk=company[0].account.industry_id).first()
+    filtered = Scope(actor=org["seller"], playbook=playbook, industry_id=other.pk)
+    whole = Scope(actor=org["seller"], playbook=playbook)
+    with clock.frozen_at(NOW):
+        by_deal, _info = learned_for(filtered, PERIOD)
+        rows = targets_view(filtered, PERIOD, runs=200, probabilities="learned",
+                            learned=(by_deal, _info))["rows"]  # fmt: skip
+        alone = targets_view(whole, PERIOD, runs=200, probabilities="learned")["rows"]
+    assert [r["weighted"] for r in rows] == [r["weighted"] for r in alone]
+    assert Decimal(rows[0]["weighted"]) == _expected_weighted(whole, by_deal)

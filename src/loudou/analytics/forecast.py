@@ -156,13 +156,16 @@ PROBABILITY_SOURCES = ("deal", "learned")
 
 
 def learned_for(scope: Scope, period: Period) -> tuple[dict[int, float] | None, dict[str, Any]]:
-    """The learned probabilities of the open deals in scope closing in the period, and what
-    they came from (`learning.selectors.learned_probabilities`); (None, …) without a model, the
-    forecast then uses the deals' own probabilities and says so."""
+    """The learned probabilities of the open deals closing in the period, and what they came
+    from (`learning.selectors.learned_probabilities`); (None, …) without a model, the forecast
+    then uses the deals' own probabilities and says so. Every deal the actor may see is scored,
+    whatever the scope's branch, owner or industry filter: the targets view, which sets aside
+    the industry filter and narrows per person and branch, uses the same map."""
     from loudou.learning.selectors import learned_probabilities  # learning reads analytics
 
+    everything = replace(scope, branch_ids=None, owner_id=None, industry_id=None)
     rows = (
-        scope.opportunities()
+        everything.opportunities()
         .filter(status=Status.OPEN, close_date__gte=period.start, close_date__lte=period.end)
         .order_by("pk")
         .values_list("pk", "stage__key", "branch_id", "owner_id")
