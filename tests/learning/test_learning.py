@@ -227,7 +227,7 @@ def test_cli_train_and_evaluate_json(org, account, playbook):
     assert evaluated["training"]["deals"] == 294
     out = StringIO()
     call_command("model", "evaluate", "--lang", "en", stdout=out)
-    assert "logistic regression, calibrated" in out.getvalue()
+    assert "per-deal model (anchored on the stage rates)" in out.getvalue()
 
 
 def _extra(org, account, playbook, i, *, created_day, length, won):

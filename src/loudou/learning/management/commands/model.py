@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rich.console import Console
 from rich.table import Table
 
@@ -20,11 +21,11 @@ from loudou.playbooks.models import Playbook, StageKind
 from loudou.playbooks.services import playbook_probabilities_accept
 
 NAMES = {
-    "stage_defaults": "stage defaults (playbook)",
-    "stage_rates": "stage rates learned (company → branch → person)",
-    "naive_bayes": "naive Bayes (Odoo-style, final values)",
-    "logistic": "logistic regression, calibrated",
-    "logistic_uncalibrated": "logistic regression, uncalibrated",
+    "stage_defaults": gettext_lazy("stage defaults (playbook)"),
+    "stage_rates": gettext_lazy("stage rates learned (company → branch → person)"),
+    "naive_bayes": gettext_lazy("naive Bayes (Odoo-style, final values)"),
+    "logistic": gettext_lazy("per-deal model (anchored on the stage rates)"),
+    "logistic_uncalibrated": gettext_lazy("per-deal model, uncalibrated"),
 }
 
 
@@ -136,9 +137,30 @@ class Command(BaseCommand):
                                ("AUC", "right")):  # fmt: skip
             table.add_column(label, justify=justify)  # type: ignore[arg-type]
         for name, m in data["models"].items():
-            table.add_row(NAMES.get(name, name), _f(m["brier"]), _f(m["log_loss"]), _f(m["auc"]))
+            table.add_row(
+                str(NAMES.get(name, name)), _f(m["brier"]), _f(m["log_loss"]), _f(m["auc"])
+            )
         console.print(table)
-        curve = Table(title=_("Reliability (calibrated logistic regression)"), title_justify="left")
+        differences = data.get("brier_differences") or {}
+        if differences:
+            sure = Table(
+                title=_(
+                    "How sure: Brier differences on the later deals (negative: the first is better)"
+                ),
+                title_justify="left",
+            )
+            for label in (_("Comparison"), _("Difference"), _("Interval (90%)"), _("Better in")):
+                sure.add_column(label, justify="left" if label == _("Comparison") else "right")
+            for key, d in differences.items():
+                first, _sep, second = key.partition("_vs_")
+                sure.add_row(
+                    f"{NAMES.get(first, first)} − {NAMES.get(second, second)}",
+                    f"{d['difference']:+.4f}",
+                    f"[{d['interval'][0]:+.4f}, {d['interval'][1]:+.4f}]",
+                    f"{d['better_share']:.0%}",
+                )
+            console.print(sure)
+        curve = Table(title=_("Reliability (the per-deal model)"), title_justify="left")
         for label in (_("Bin"), _("Snapshots"), _("Mean predicted"), _("Share won")):
             curve.add_column(label, justify="right")
         for row in data["models"]["logistic"]["reliability"]:
@@ -153,6 +175,12 @@ class Command(BaseCommand):
                 "c": data["censored_deals"] if data["censored_deals"] is not None else "—",
             }
         )
+        refit = data.get("refit")
+        if refit:
+            console.print(
+                _("Put to use: refitted the same way on the %(n)s deals closed by %(at)s.")
+                % {"n": refit["deals"], "at": refit["at"][:10]}
+            )
         if data["offered"]:
             console.print(_("The learned per-deal model is offered."))
         else:
