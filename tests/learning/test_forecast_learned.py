@@ -13,10 +13,12 @@ from django.core.management import call_command
 from loudou.analytics.forecast import forecast, learned_for, parse_period, targets_view
 from loudou.analytics.scope import Scope
 from loudou.core import clock
+from loudou.learning.features import History, days
 from loudou.learning.models import WinModel
 from loudou.learning.selectors import learned_probabilities, win_explain
 from loudou.learning.services import win_model_train
 from loudou.pipeline.models import Opportunity, Status
+from loudou.pipeline.services.project import competitor_add
 from tests.learning.test_learning import START, _company, _deal
 
 NOW = START + dt.timedelta(days=450)
@@ -184,3 +186,26 @@ def test_targets_weigh_every_row_by_learned_probabilities_whatever_the_filter(
         alone = targets_view(whole, PERIOD, runs=200, probabilities="learned")["rows"]
     assert [r["weighted"] for r in rows] == [r["weighted"] for r in alone]
     assert Decimal(rows[0]["weighted"]) == _expected_weighted(whole, by_deal)
+
+
+def test_a_deal_now_reads_the_same_from_its_own_facts_as_from_the_whole_history(
+    org, playbook, company, django_assert_max_num_queries
+):
+    # Explaining one deal and predicting the open pipeline read only the deals concerned and
+    # count the closed ones (RatesNow); the snapshot must equal the one the whole history gives.
+    with clock.frozen_at(NOW):
+        competitor_add(opportunity=company[0], actor=org["seller"], name="甲骨文")
+    later = NOW + dt.timedelta(days=3)
+    whole = History(playbook)
+    pipeline = History(playbook, open_only=True)
+    assert set(pipeline.deals) == {o.pk for o in company}
+    for opp in company:
+        with django_assert_max_num_queries(12):
+            alone = History(playbook, only=opp.pk)
+        assert set(alone.deals) == {opp.pk}
+        expected = whole.snapshot(whole.deals[opp.pk], days(later))
+        for history in (alone, pipeline):
+            found = history.snapshot(history.deals[opp.pk], days(later))
+            assert found.values == pytest.approx(expected.values)
+            assert found.shown == expected.shown
+    assert whole.snapshot(whole.deals[company[0].pk], days(later)).values["competitors"] == 1.0
