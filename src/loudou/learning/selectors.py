@@ -77,8 +77,9 @@ def learned_probabilities(
     caller has applied the visibility rule). Returns the probabilities by id and what they came
     from: `source` ("logistic", "stage_rates", "stage_defaults": the active model's `used`;
     "none" without a model, and then no probabilities), `offered`, `model_trained_at` and a
-    `note` in words. The per-deal model reads the facts of the open deals and the current state
-    of the others (`History(open_only=True)`); the stage rates need nothing but the fields."""
+    `note` in words. The per-deal model reads the facts of the open deals and counts the closed
+    ones per owner and branch (`History(open_only=True)`); the stage rates need nothing but the
+    fields."""
     model = win_model_active(playbook)
     if model is None:
         return {}, {
@@ -187,9 +188,11 @@ def _stage_rate_factors(model: WinModel, opp: Any, stage: str) -> tuple[float, l
 
 
 def win_explain(user: Any, opportunity_id: int) -> dict[str, Any]:
-    """The learned win probability of a deal the user may see, with the factors that moved it
-    most (each feature's contribution on the model's log-odds scale, relative to the average
-    training snapshot) and the stage default beside it. When the stored model is not offered
+    """The learned win probability of a deal the user may see, with the factors that moved it:
+    for the anchored model, first the steps of the stage rate it starts from (company → branch
+    → owner, "w of n won", adding up to the rate's log-odds), then the deal's features with the
+    largest contribution on the log-odds scale relative to the average training snapshot; the
+    stage default beside it. When the stored model is not offered
     (it lost to the learned stage rates or the stage defaults on the later deals), the
     probability is the one it fell back to (`source`), with the steps of the stage rate as
     factors, and `reason` says why. NotFound if the user may not see the deal
