@@ -174,8 +174,17 @@ def learned_for(scope: Scope, period: Period) -> tuple[dict[int, float] | None, 
     return (None if info["source"] == "none" else probabilities), info
 
 
-def deal_probabilities_info() -> dict[str, Any]:
-    return {
+def _weights(
+    scope: Scope,
+    period: Period,
+    probabilities: str,
+    learned: tuple[dict[int, float] | None, dict[str, Any]] | None,
+) -> tuple[dict[int, float] | None, dict[str, Any]]:
+    """What weighs the open deals, and what is said of it: the learned probabilities (`learned`
+    when the caller has them, else `learned_for`), or None for each deal's own."""
+    if probabilities == "learned":
+        return learned if learned is not None else learned_for(scope, period)
+    return None, {
         "source": "deal",
         "offered": None,
         "model_trained_at": None,
@@ -342,10 +351,7 @@ def forecast(
     `probabilities`: "deal" (each deal's own) or "learned" (the active win model's; the deals'
     own when no model is trained); `probabilities` in the answer says which was used.
     `learned`: `learned_for(scope, period)` when the caller has it already."""
-    if probabilities == "learned":
-        by_deal, info = learned if learned is not None else learned_for(scope, period)
-    else:
-        by_deal, info = None, deal_probabilities_info()
+    by_deal, info = _weights(scope, period, probabilities, learned)
     deals = period_deals(scope, period, by_deal)
     sim = simulate(deals, runs=runs, seed=seed)
     target = scope_target(scope, period)
@@ -510,13 +516,11 @@ def targets_view(
     """Target vs booked vs weighted vs simulated P50 for each person with a target in the period
     (the actor, or people of the branches the actor manages, within the scope), each branch with
     one that the actor manages, and the company (without a branch or owner filter, for those who
-    see everything); `probabilities` and `learned` as in `forecast`. Each row counts the deals of its subject the actor may see, in every industry:
-    a target is set for all of a person's or branch's deals, so it is set against all of them."""
+    see everything); `probabilities` and `learned` as in `forecast`. Each row counts the deals
+    of its subject the actor may see, in every industry: a target is set for all of a person's
+    or branch's deals, so it is set against all of them."""
     scope = replace(scope, industry_id=None)
-    if probabilities == "learned":
-        learned_by_deal, info = learned if learned is not None else learned_for(scope, period)
-    else:
-        learned_by_deal, info = None, deal_probabilities_info()
+    learned_by_deal, info = _weights(scope, period, probabilities, learned)
     months = period.months()
     managed = managed_branch_ids(scope.actor)
     rows: list[dict[str, Any]] = []

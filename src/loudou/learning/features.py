@@ -15,8 +15,9 @@ at t uses only what was recorded before t:
   company's rate then with a Beta prior worth `PRIOR_DEALS` deals.
 
 Left out, because the facts carry no date of their own: team members' roles beyond what
-history says, objections' content. Account attributes (industry, size band, group membership) and the
-deal's branch are read as they are now: they are not historised, and are taken as stable.
+history says, objections' content. Account attributes (industry, size band, group membership)
+and the deal's branch are read as they are now: they are not historised, and are taken as
+stable.
 
 Times are floats in days since the epoch (UTC) throughout.
 """
@@ -30,7 +31,8 @@ from typing import Any
 
 import numpy as np
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Q
+from django.db.models import CharField, Count, Q
+from django.db.models.functions import Cast
 
 from loudou.analytics.models import OpportunityStay, StateSpan
 from loudou.core.models import AuditEvent
@@ -209,19 +211,19 @@ class History:
         other deals. With `open_only` the same for every open deal (predicting the open
         pipeline, for the forecast). Either way the snapshots are good for now only."""
         self.playbook = playbook
+        # The deals read (`own`, on Opportunity) and their facts (`mine`, on the related rows).
+        own: dict[str, object] = {}
         mine: dict[str, object] = {}
         if only is not None:
-            mine = {"opportunity_id": only}
+            own, mine = {"pk": only}, {"opportunity_id": only}
         elif open_only:
-            mine = {"opportunity__status": Status.OPEN}
-        opp_filter = {k.removeprefix("opportunity__").replace("opportunity_id", "pk"): v
-                      for k, v in mine.items()}  # fmt: skip
+            own, mine = {"status": Status.OPEN}, {"opportunity__status": Status.OPEN}
         current = playbook.ordered_stages()
         self.open_stages = [s.key for s in current if s.kind == StageKind.OPEN]
         self.stage_order = {s.key: s.order for s in current}
         self.stage_default = {s.key: s.probability / 100.0 for s in current}
         key_of = dict(Stage.objects.filter(playbook__key=playbook.key).values_list("pk", "key"))
-        opps = Opportunity.objects.filter(playbook__key=playbook.key, **opp_filter).order_by()
+        opps = Opportunity.objects.filter(playbook__key=playbook.key, **own).order_by()
         rows = opps.values_list(
             "pk",
             "created_at",
@@ -298,7 +300,7 @@ class History:
             .values_list("opportunity_id", "done_at")
         ):
             self.deals[opp_id].activities.append(days(done))
-        self._competitors(only, open_only)
+        self._competitors(opps)
         self.rates: WinRates | RatesNow = (
             RatesNow(playbook, self.deals.values())
             if mine
@@ -306,27 +308,22 @@ class History:
         )
         self._snapshots: dict[tuple[int, float], Snapshot | None] = {}
 
-    def _competitors(self, only: int | None, open_only: bool) -> None:
-        """When each competing vendor was named on a deal. `OpportunityCompetitor` rows carry no
-        date; the audit log does (`competitor.add`, recorded on the opportunity when the vendor
-        was added): a competitor counts from that moment on. Consultants are not competitors."""
+    def _competitors(self, opps: Any) -> None:
+        """When each competing vendor was named on the deals read (`opps`). `OpportunityCompetitor`
+        rows carry no date; the audit log does (`competitor.add`, recorded on the opportunity
+        when the vendor was added): a competitor counts from that moment on. Consultants are not
+        competitors."""
         events = AuditEvent.objects.filter(
             action="competitor.add",
             content_type=ContentType.objects.get_for_model(Opportunity),
-        )
-        if only is not None:
-            events = events.filter(object_id=str(only))
-        wanted = (
-            {pk for pk, d in self.deals.items() if d.status == Status.OPEN} if open_only else None
+            object_id__in=opps.annotate(key=Cast("pk", CharField())).values("key"),
         )
         for object_id, at, after in events.order_by("at", "id").values_list(
             "object_id", "at", "after"
         ):
-            kind = (after or {}).get("kind", "vendor")
-            deal = self.deals.get(int(object_id)) if object_id.isdigit() else None
-            if deal is None or kind != "vendor" or (wanted is not None and deal.pk not in wanted):
-                continue
-            deal.competitors.append(days(at))
+            deal = self.deals.get(int(object_id))
+            if deal is not None and (after or {}).get("kind", "vendor") == "vendor":
+                deal.competitors.append(days(at))
 
     # -- snapshots -------------------------------------------------------------------------
 
