@@ -1,5 +1,6 @@
 """Reads of learning: the active model of a playbook, and one deal's probability explained."""
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,12 @@ def learned_probabilities(
     x = training.design_for(model.parameters, model.features, [s for _pk, s in kept])
     predicted = training.predict(model.parameters, x) if kept else np.array([])
     return {pk: float(p) for (pk, _s), p in zip(kept, predicted, strict=True)}, info
+
+
+def suggested_percent(rate: float) -> int:
+    """A suggested stage rate (0–1) as the whole percent a stage holds, halves rounded up: what
+    the model page offers and `loudou model accept` accepts."""
+    return int((Decimal(str(rate)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def fallback_reason(model: WinModel) -> str | None:

@@ -346,7 +346,7 @@ def refit(
     *,
     names: list[str],
     strength: float,
-    method: str,
+    calibration: dict[str, Any],
     horizon: float,
     at: float,
 ) -> dict[str, Any] | None:
@@ -364,15 +364,20 @@ def refit(
     rates = ev.StageRates(history, fit_deals)
     design = Design(rates, {d.pk: d.status == Status.WON for d in fit_deals}, names)
     model = _fit(design(core, names), y_core, strength)
-    calibration: dict[str, Any] = {"method": "none"}
+    # The evaluation's method refitted on the latest window, with the evaluation's trial and
+    # reason (what chose it).
+    method = calibration["method"]
+    kept: dict[str, Any] = {"method": "none"}
     if method != "none":
         fitted = _calibrators(model, design(window, names), y_win, (method,))[method]
-        calibration = _calibration_parameters(method, fitted)
-        if method == "sigmoid" and calibration["a"] >= 0:
-            calibration = {"method": "none"}
+        kept = _calibration_parameters(method, fitted)
+    chosen = {k: calibration[k] for k in ("trial", "reason") if k in calibration}
+    if method == "sigmoid" and kept["a"] >= 0:
+        kept = {"method": "none"}
+        chosen["reason"] = "the sigmoid refitted on the whole window reversed the ranking"
     return {
         **model.stored(),
-        "calibration": calibration,
+        "calibration": {**kept, **chosen},
         "stage_rates": rates.to_json(),
         "suggested_stage_probabilities": rates.suggested(),
         "shrinkage": {"branch": rates.m_branch, "person": rates.m_owner},
@@ -480,7 +485,7 @@ def train(
             history,
             names=names,
             strength=strength,
-            method=calibration["method"],
+            calibration=calibration,
             horizon=horizon,
             at=refit_at,
         )

@@ -30,6 +30,7 @@ from loudou.learning import training
 from loudou.learning.models import WinModel
 from loudou.learning.selectors import (
     fallback_reason,
+    suggested_percent,
     win_explain,
     win_model_active,
     win_model_summary,
@@ -272,7 +273,7 @@ def _suggestions(
         if stage.kind != StageKind.OPEN or stage.key not in suggested:
             continue
         item = suggested[stage.key]
-        percent = round(100 * item["rate"])
+        percent = suggested_percent(item["rate"])
         typed = (values or {}).get(stage.key)
         rows.append(
             {
@@ -287,18 +288,6 @@ def _suggestions(
             }
         )
     return rows
-
-
-def _calibration(model: WinModel) -> dict[str, Any]:
-    """The calibration in use, with the reason the evaluation kept its method (a refit on every
-    closed deal keeps the method and stores no reason of its own)."""
-    used = model.parameters.get("calibration") or {}
-    evaluated = (model.parameters.get("evaluated") or {}).get("calibration") or {}
-    if "reason" in used or not evaluated:
-        return used
-    if evaluated.get("method") == used.get("method"):
-        return {**used, "reason": evaluated.get("reason")}
-    return {**used, "reason": "the sigmoid refitted on the whole window reversed the ranking"}
 
 
 def _refit(model: WinModel) -> dict[str, Any] | None:
@@ -372,7 +361,7 @@ def _model_context(request: HttpRequest, query: ModelQuery) -> dict[str, Any]:
         return context
     summary = win_model_summary(model)
     chart, bins = _reliability(summary)
-    method, reason = _calibration_words(_calibration(model))
+    method, reason = _calibration_words(model.parameters.get("calibration") or {})
     selection = summary.get("feature_selection") or {}
     leaks = summary.get("dropped_as_leaks") or {}
     words = FeatureWords(query.playbook, summary["features"])

@@ -3,7 +3,6 @@ and accepting the stage probabilities they suggest into the playbook."""
 
 import argparse
 import sys
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,7 +14,12 @@ from rich.table import Table
 from loudou.analytics.scope import iso_date, scope_from_options
 from loudou.core.cli import dump_json
 from loudou.core.errors import LoudouError
-from loudou.learning.selectors import win_explain, win_model_active, win_model_summary
+from loudou.learning.selectors import (
+    suggested_percent,
+    win_explain,
+    win_model_active,
+    win_model_summary,
+)
 from loudou.learning.services import win_model_train
 from loudou.playbooks.models import Playbook, StageKind
 from loudou.playbooks.services import playbook_probabilities_accept
@@ -327,11 +331,6 @@ class Command(BaseCommand):
         answer = sys.stdin.readline().strip().lower()
         if answer not in {"y", "yes", "是"}:
             raise CommandError(_("Not accepted: nothing changed."))
-
-
-def suggested_percent(rate: float) -> int:
-    """A suggested rate (0–1) as the whole percent a stage holds, halves rounded up."""
-    return int((Decimal(str(rate)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _stage_percent(text: str) -> tuple[str, int]:
