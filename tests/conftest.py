@@ -109,6 +109,11 @@ def credit_code(n: int) -> str:
 @pytest.fixture
 def account(org: dict[str, Any]) -> Any:
     """A target account of the Beijing seller, with a decision maker on the selection team."""
+    return make_account(org)
+
+
+def make_account(org: dict[str, Any]) -> Any:
+    """The `account` fixture's account, for fixtures of a wider scope."""
     acc = account_create(
         actor=org["seller"],
         name="华北电力集团",

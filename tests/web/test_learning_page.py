@@ -21,7 +21,6 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from loudou.customers.services import account_create
 from loudou.learning import training
 from loudou.learning.models import WinModel
 from loudou.learning.services import win_model_train
@@ -29,7 +28,7 @@ from loudou.pipeline.catalogs import lost_reasons_load_defaults
 from loudou.pipeline.models import Opportunity, Status
 from loudou.playbooks.models import Playbook, Stage
 from loudou.playbooks.services import playbooks_load_builtin
-from tests.conftest import credit_code, make_org
+from tests.conftest import make_account, make_org
 from tests.learning.test_learning import START, _company, _deal
 
 MODEL = "/analytics/model/"
@@ -49,16 +48,7 @@ def company(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, 
             playbooks = {p.key: p for p in playbooks_load_builtin()}
             lost_reasons_load_defaults()
             org = make_org()
-            account = account_create(
-                actor=org["seller"],
-                name="华北电力集团",
-                credit_code=credit_code(1),
-                industry="power",
-                size_band="large",
-                organisations_count=12,
-                it_need="集团财务管控需要信息化",
-                product_fit="多组织财务与供应链",
-            )
+            account = make_account(org)
             playbook = playbooks["project-funnel"]
             _company(org, account, playbook)
             model = win_model_train(playbook=playbook, actor=None)
