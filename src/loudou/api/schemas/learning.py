@@ -32,7 +32,7 @@ class Scores(Open):
 
 
 class SuggestedStage(Open):
-    reached: int = Field(description="Training deals that reached the stage.")
+    reached: int = Field(description="Closed deals (by training time) that reached the stage.")
     won: int = Field(description="Of those, won.")
     rate: float = Field(description="(won + 1) / (reached + 2): the suggested probability, 0–1.")
 
