@@ -119,8 +119,9 @@ class Parsed:
 
 
 class RowReader:
-    """Reads the cells of one row by our field names, through the sheet's column map, collecting
-    a Problem for each bad cell instead of stopping at the first."""
+    """Reads the cells of one row by our field names (`cells`: field → value, as
+    `Sheet.fields(columns)` gives them; `columns` names each field's header for the problems),
+    collecting a Problem for each bad cell instead of stopping at the first."""
 
     def __init__(
         self, parsed: Parsed, sheet: str, row: int, cells: dict[str, Any], columns: dict[str, str]
@@ -130,8 +131,7 @@ class RowReader:
         self.ok = True
 
     def raw(self, key: str) -> Any:
-        column = self.columns.get(key)
-        return self.cells.get(column) if column else None
+        return self.cells.get(key)
 
     def text(self, key: str, *, required: bool = False, limit: int = 0) -> str:
         value = as_text(self.raw(key))
@@ -142,7 +142,7 @@ class RowReader:
         return value
 
     def parse(self, key: str, parser: Any, *, required: bool = False, **options: Any) -> Any:
-        value = self.raw(key)
+        value = self.cells.get(key)
         if value is None or value == "":  # an absent column or empty cell: nothing to parse
             if required:
                 self.problem(key, value, _("required"))

@@ -8,6 +8,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import operator
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -43,13 +44,36 @@ class Sheet:
 
     def records(self) -> list[tuple[int, dict[str, Any]]]:
         """Each row as (row number, {header: value}); blank rows are left out."""
+        return [(n, dict(zip(self.headers, row, strict=True))) for n, row in self._filled()]
+
+    def fields(self, columns: dict[str, str]) -> list[tuple[int, dict[str, Any]]]:
+        """Each row as (row number, {field: value}) for the fields that `columns` (field →
+        header) maps to a header of the sheet; blank rows are left out. Cheaper than `records`
+        for the readers: only the cells they read, looked up by field."""
+        position = {header: i for i, header in enumerate(self.headers)}  # the last of a name
+        pairs = [(key, position[header]) for key, header in columns.items() if header in position]
+        keys = [key for key, _i in pairs]
+        if not pairs:
+            return [(n, {}) for n, _row in self._filled()]
+        pick = operator.itemgetter(*(i for _key, i in pairs))
+        if len(pairs) == 1:
+            return [(n, {keys[0]: pick(row)}) for n, row in self._filled()]
+        return [(n, dict(zip(keys, pick(row), strict=True))) for n, row in self._filled()]
+
+    def _filled(self) -> list[tuple[int, list[Any]]]:
+        """(row number, cells) of the rows that are not blank, each as wide as the header."""
         out = []
         width = len(self.headers)
         for offset, row in enumerate(self.rows):
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            try:  # a CSV row: text cells, blank when joined they are only spaces
+                blank = not "".join(row).strip()
+            except TypeError:  # an XLSX row: numbers, dates, None
+                blank = all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+            if blank:
                 continue
-            cells = list(row[:width]) + [None] * (width - len(row))
-            out.append((self.first_row + offset, dict(zip(self.headers, cells, strict=True))))
+            if len(row) != width:
+                row = list(row[:width]) + [None] * (width - len(row))
+            out.append((self.first_row + offset, row))
         return out
 
 

@@ -122,7 +122,7 @@ def read_deals(
     """Read every row of a deals sheet into `parsed.deals` (or problems), through `columns`
     (our field → header). `extra` reads what a format adds (status, history columns, …)."""
     probabilities: dict[str, list[int]] = defaultdict(list)
-    for number, cells in sheet.records():
+    for number, cells in sheet.fields(columns):
         r = RowReader(parsed, sheet.name, number, cells, columns)
         name = r.text("name", required=True, limit=200)
         account = r.text("account", required=True, limit=200)
@@ -192,7 +192,7 @@ def history_events(
     """A history sheet (one row per change: deal id, time, stage, and optionally amount and close
     date) as events per deal id."""
     events: dict[str, list[DealEvent]] = defaultdict(list)
-    for number, cells in sheet.records():
+    for number, cells in sheet.fields(columns):
         r = RowReader(parsed, sheet.name, number, cells, columns)
         deal_id = r.text("deal_id", required=True)
         at = r.parse("at", parse_datetime, required=True, dayfirst=options.dayfirst, tz=options.tz)

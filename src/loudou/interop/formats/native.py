@@ -167,7 +167,7 @@ def _read_accounts(parsed: Parsed, sheet: Sheet, industries: dict[str, str]) -> 
     found = match_columns(sheet.headers, aliases)
     if not require_columns(parsed, sheet, found, aliases, ("name",)):
         return
-    for number, cells in sheet.records():
+    for number, cells in sheet.fields(found):
         r = RowReader(parsed, sheet.name, number, cells, found)
         name = r.text("name", required=True, limit=200)
         fields: dict[str, Any] = {}
@@ -211,7 +211,7 @@ def _read_contacts(parsed: Parsed, sheet: Sheet) -> None:
     found = match_columns(sheet.headers, aliases)
     if not require_columns(parsed, sheet, found, aliases, ("account", "name")):
         return
-    for number, cells in sheet.records():
+    for number, cells in sheet.fields(found):
         r = RowReader(parsed, sheet.name, number, cells, found)
         account = r.text("account", required=True)
         name = r.text("name", required=True, limit=120)
