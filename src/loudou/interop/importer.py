@@ -16,6 +16,7 @@ each with its sheet, row, column, value and reason. Otherwise, in one transactio
 
 import datetime as dt
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -162,7 +163,7 @@ def _plan(
         )
     )
     seen: dict[str, int] = {}
-    stages = playbook.ordered_stages()
+    stages = _Stages.of(playbook.ordered_stages())
     progress.start(_("Checking"), len(parsed.deals))
     for deal in parsed.deals:
         progress.advance()
@@ -263,10 +264,11 @@ def _owners(
                     _("no loudou user by this name"),
                 )
             )
+    # Rows whose owner cell was already found bad (a set: a file of 100,000 deals with unknown
+    # owners made this check compare every deal with every problem before it).
+    reported = {(p.sheet, p.row) for p in problems if p.column == "owner"}
     for deal in parsed.deals:
-        if deal.owner not in found and not any(
-            p.row == deal.row and p.sheet == deal.sheet and p.column == "owner" for p in problems
-        ):
+        if deal.owner not in found and (deal.sheet, deal.row) not in reported:
             problems.append(
                 Problem(
                     deal.sheet,
@@ -305,14 +307,31 @@ def _accounts(parsed: Parsed, problems: list[Problem], actor: User) -> dict[str,
     return out
 
 
+@dataclass(frozen=True)
+class _Stages:
+    """The playbook's stages as `_steps` looks them up, worked out once per import."""
+
+    by_key: dict[str, Stage]
+    first_open: Stage
+    won: Stage | None
+    tz: Any  # the time zone of the noon a closing date without a time stands for
+
+    @classmethod
+    def of(cls, stages: list[Stage]) -> "_Stages":
+        return cls(
+            by_key={s.key: s for s in stages},
+            first_open=next(s for s in stages if s.kind == StageKind.OPEN),
+            won=next((s for s in stages if s.kind == StageKind.WON), None),
+            tz=timezone.get_current_timezone(),
+        )
+
+
 def _steps(
-    deal: Deal, mapping: StageMapping, stages: list[Stage], problems: list[Problem], plan: Plan
+    deal: Deal, mapping: StageMapping, stages: _Stages, problems: list[Problem], plan: Plan
 ) -> list[Step] | None:
     """The deal's history in playbook terms, oldest first, ending in its current state; None when
     a stage has no mapping (the mapping's problem names it once) or the history is impossible."""
-    by_key = {s.key: s for s in stages}
-    first_open = next(s for s in stages if s.kind == StageKind.OPEN)
-    won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
+    by_key, first_open, won_stage = stages.by_key, stages.first_open, stages.won
     steps: list[Step] = []
     last_open: Stage | None = None  # the stage a "lost" event leaves the deal in
     for event in sorted(deal.events, key=lambda e: e.at):
@@ -358,7 +377,7 @@ def _steps(
         steps[0] = (start, *steps[0][1:])
     end_at = deal.closed_at or steps[-1][0]
     if status != Status.OPEN and deal.closed_at is None:
-        end_at = max(steps[-1][0], _noon(deal.close_date))
+        end_at = max(steps[-1][0], _noon(deal.close_date, stages.tz))
     if steps[-1][1:] != (final, status, deal.amount, deal.close_date):
         steps.append((max(end_at, steps[-1][0]), final, status, deal.amount, deal.close_date))
 
@@ -386,5 +405,5 @@ def _steps(
     return kept
 
 
-def _noon(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time(12, 0)))
+def _noon(day: dt.date, tz: Any) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(12, 0)), tz)
