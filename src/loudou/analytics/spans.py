@@ -40,8 +40,9 @@ def span_apply(opp: Any, *, at: Any) -> None:
     )
 
 
-def _derived_select() -> tuple[str, list[Any]]:
-    """SQL selecting every span as history defines it, in SPAN_FIELDS order."""
+def _derived_select(where: str = "") -> tuple[str, list[Any]]:
+    """SQL selecting every span as history defines it, in SPAN_FIELDS order (`where`: a condition
+    on the history rows `h` to derive only some deals' spans)."""
     from loudou.pipeline.models import Opportunity, OpportunityHistory
 
     history = connection.ops.quote_name(OpportunityHistory._meta.db_table)
@@ -53,6 +54,7 @@ def _derived_select() -> tuple[str, list[Any]]:
                    PARTITION BY h.opportunity_id ORDER BY h.valid_from, h.id
                ), %s)
         FROM {history} h JOIN {opportunity} o ON o.id = h.opportunity_id
+        {f"WHERE {where}" if where else ""}
     """
     return sql, [connection.ops.adapt_datetimefield_value(OPEN_ENDED)]
 
@@ -73,6 +75,19 @@ def spans_rebuild() -> int:
         cursor.execute(f"DELETE FROM {table}")
         cursor.execute(f"INSERT INTO {table} ({_columns()}) {select}", params)
     return StateSpan.objects.count()
+
+
+def spans_derive(opportunity_ids: range) -> int:
+    """Write the spans of the deals whose ids are in `opportunity_ids` from their history, in one
+    statement (the importer's bulk path: new deals, which have no spans yet). Return how many."""
+    table = connection.ops.quote_name(StateSpan._meta.db_table)
+    select, params = _derived_select("h.opportunity_id BETWEEN %s AND %s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({_columns()}) {select}",
+            [*params, opportunity_ids.start, opportunity_ids.stop - 1],
+        )
+        return cursor.rowcount
 
 
 def spans_verify(limit: int = 20) -> list[str]:

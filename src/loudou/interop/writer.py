@@ -6,6 +6,7 @@ imported before through `opportunity_import_update`. A row a service refuses rai
 transaction rolls everything back)."""
 
 import datetime as dt
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +15,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loudou.analytics.models import OPEN_ENDED, OpportunityStay, StateSpan
-from loudou.analytics.spans import SPAN_FIELDS
+from loudou.analytics.models import OpportunityStay, StateSpan
+from loudou.analytics.spans import spans_derive
 from loudou.analytics.stays import _outcome
 from loudou.core import clock
 from loudou.core.errors import LoudouError
@@ -27,7 +28,7 @@ from loudou.customers.services import (
     contact_create,
     contact_update,
 )
-from loudou.interop.bulk import Inserter, reserve_ids, sync_sequences
+from loudou.interop.bulk import IndexesSetAside, Inserter, reserve_ids, sync_sequences
 from loudou.interop.models import ExternalId, RememberedMapping
 from loudou.interop.records import Deal, Parsed, Problem
 from loudou.interop.services import ExternalIds, Progress, opportunity_import_update
@@ -250,6 +251,20 @@ DATABASE_SECONDS: dict[str, tuple[int, float]] = {}
 TRACKED_ORDER = ("stage", "status", "amount", "close_date", "probability", "forecast_category")
 
 
+# The tables a large load writes most rows into, whose indexes it sets aside while it writes; the
+# audit and external-id tables are left as they are (shared with everything else, and cheap).
+INDEXED_ASIDE = (Opportunity, OpportunityHistory, OpportunityStay, StateSpan)
+# From how many new deals a load counts as large: below it, maintaining the indexes row by row
+# costs less than creating them again.
+INITIAL_LOAD_MIN = 10_000
+
+
+def _initial_load(new_deals: int) -> bool:
+    """Whether to set the indexes aside: a large load into a database holding fewer deals than it
+    brings (creating the indexes again reads every row of the tables, old ones too)."""
+    return new_deals >= INITIAL_LOAD_MIN and Opportunity.objects.count() <= new_deals
+
+
 def _probability(stage: Stage, status: str) -> int:
     return 100 if status == Status.WON else 0 if status == Status.LOST else stage.probability
 
@@ -265,20 +280,23 @@ def _forecast(stage: Stage, status: str) -> str:
 def _insert_new(
     plan: Plan, actor: User, playbook: Playbook, ids: ExternalIds, progress: Progress
 ) -> int:
-    """Write the new deals, their history, stays, state spans, audit rows and external ids in
-    bulk."""
+    """Write the new deals, their history, stays, audit rows and external ids in bulk, then their
+    state spans from that history in one statement. A load large against what the database
+    holds sets the deal tables' indexes aside while it writes (`IndexesSetAside`)."""
     if not plan.new:
         return 0
     opportunity_ids = reserve_ids(Opportunity, len(plan.new))
-    opps, history, stays, spans, audits, externals = (
+    opps, history, stays, audits, externals = (
         Inserter(Opportunity, OPP_FIELDS),
         Inserter(OpportunityHistory, HISTORY_FIELDS),
         Inserter(OpportunityStay, STAY_FIELDS),
-        Inserter(StateSpan, SPAN_FIELDS),
         Inserter(AuditEvent, AUDIT_FIELDS),
         Inserter(ExternalId, EXTERNAL_FIELDS),
     )
-    inserters = (opps, history, stays, spans, audits, externals)
+    inserters = (opps, history, stays, audits, externals)
+    aside = IndexesSetAside(INDEXED_ASIDE) if _initial_load(len(plan.new)) else None
+    if aside is not None:
+        aside.drop()
 
     opp_type = ContentType.objects.get_for_model(Opportunity).pk
     now = clock.now()
@@ -301,8 +319,7 @@ def _insert_new(
     }
     everything = ["stage", "status", "amount", "currency", "close_date", "probability", "owner",
                   "forecast_category"]  # fmt: skip
-    history_rows, stay_rows, span_rows = batch["history"], batch["stays"], batch["spans"]
-    playbook_id = playbook.pk
+    history_rows, stay_rows = batch["history"], batch["stays"]
     for (deal, steps), pk in zip(plan.new, opportunity_ids, strict=True):
         owner = plan.owners[deal.owner]
         account = plan.accounts[deal.account.strip()]
@@ -326,7 +343,6 @@ def _insert_new(
         )  # fmt: skip
         previous: tuple[Any, ...] | None = None
         open_stay: list[Any] | None = None
-        span: list[Any] | None = None
         currency, owner_id = deal.currency, owner.pk
         for at, stage, status, amount, close in steps:
             stage_id, order, probability, forecast = facts[(stage.pk, status)]
@@ -341,11 +357,6 @@ def _insert_new(
                 (pk, at, stage_id, status, amount, currency, close, probability, owner_id,
                  forecast, actor_id, "import", changed, reason)
             )  # fmt: skip
-            if span is not None:
-                span[9] = at
-                span_rows.append(tuple(span))
-            span = [pk, playbook_id, stage_id, status, owner_id, amount, probability, close, at,
-                    OPEN_ENDED]  # fmt: skip
             if open_stay is not None and (stage_id != open_stay[1] or status != Status.OPEN):
                 open_stay[4] = at
                 open_stay[5] = _outcome(open_stay[2], status, order)
@@ -356,8 +367,6 @@ def _insert_new(
             previous = key
         if open_stay is not None:
             stay_rows.append(tuple(open_stay))
-        if span is not None:
-            span_rows.append(tuple(span))
         batch["audits"].append(
             (now, actor_id, "opportunity.import", opp_type, str(pk), deal.name[:300], None,
              {"external_id": deal.external_id, "row": deal.row}, reason)
@@ -365,18 +374,27 @@ def _insert_new(
         batch["externals"].append((ids.source, "opportunity", deal.external_id, opp_type, pk, now))
         if len(batch["opps"]) >= 5000:
             _flush(batch, inserters, progress)
-            history_rows, stay_rows, span_rows = batch["history"], batch["stays"], batch["spans"]
+            history_rows, stay_rows = batch["history"], batch["stays"]
     _flush(batch, inserters, progress)
+    started = time.perf_counter()
+    spans = spans_derive(opportunity_ids)
+    spans_seconds = time.perf_counter() - started
+    if aside is not None:
+        progress.start(_("Indexing"), len(aside.indexes))
+        aside.restore(progress)
     sync_sequences(Opportunity)
     DATABASE_SECONDS.clear()
     DATABASE_SECONDS.update({i.model._meta.label: (i.count, i.seconds) for i in inserters})
+    DATABASE_SECONDS[StateSpan._meta.label] = (spans, spans_seconds)
+    if aside is not None:
+        DATABASE_SECONDS["indexes created again"] = (len(aside.indexes), aside.seconds)
     return history.count
 
 
 def _flush(batch: dict[str, list[Any]], inserters: tuple[Inserter, ...], progress: Any) -> None:
     done = len(batch["opps"])
     for key, inserter in zip(
-        ("opps", "history", "stays", "spans", "audits", "externals"), inserters, strict=True
+        ("opps", "history", "stays", "audits", "externals"), inserters, strict=True
     ):
         inserter.write(batch[key])
         batch[key] = []
