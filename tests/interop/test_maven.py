@@ -232,12 +232,6 @@ def test_bad_files_import_nothing(subset: Path) -> None:
 
 @pytest.mark.django_db
 def test_full_dataset(capsys: Any) -> None:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        # 2-4 minutes over loopback; the subset tests above cover PostgreSQL's behaviour, and
-        # the full file's figures do not depend on the database.
-        pytest.skip("the full 8,800-deal import runs on SQLite only")
     started = time.monotonic()
     report = run(DATASET)
     seconds = time.monotonic() - started

@@ -25,7 +25,9 @@ from django.utils.translation import gettext as _
 from loudou.core.errors import ValidationFailed
 from loudou.customers.models import Account, Industry
 from loudou.customers.services import account_create
-from loudou.interop.services import ExternalIds, NoProgress, Progress, opportunity_import
+from loudou.interop.records import Deal
+from loudou.interop.services import ExternalIds, NoProgress, Progress
+from loudou.interop.writer import Step, insert_new
 from loudou.org.models import AccessLevel, Branch, User
 from loudou.org.services import branch_create, user_create
 from loudou.pipeline.models import Status
@@ -54,6 +56,7 @@ SECTORS = {
     "telecommunications": ("telecommunications", "电信", "Telecommunications"),
 }
 STAGES = {"Prospecting": "prospecting", "Engaging": "engaging", "Won": "won", "Lost": "lost"}
+CENT = Decimal("0.01")
 # Events happen at noon, local time, on the day the file gives.
 EVENT_TIME = dt.time(12, 0)
 
@@ -393,9 +396,12 @@ class _Importer:
                 )
 
     def opportunities(self) -> None:
+        """Every pipeline row an opportunity (those imported before are counted and left), with
+        its history from the file's dates, written in bulk like any import's new deals."""
         report, snapshot = self.report, self.snapshot
-        self.progress.start(_("Opportunities"), len(self.data.pipeline))
-        for row in self.data.pipeline:
+        stages = {s.key: s for s in self.playbook.ordered_stages()}
+        new: list[tuple[Deal, list[Step]]] = []
+        for number, row in enumerate(self.data.pipeline, start=2):
             stage = STAGES[row["deal_stage"]]
             report.opportunities_by_stage[stage] += 1
             product = PRODUCT_ALIASES.get(row["product"], row["product"])
@@ -408,39 +414,46 @@ class _Importer:
             if engage is None:
                 report.stamped_with_snapshot_date += 1
             if stage in ("won", "lost"):
-                amount = Decimal(row["close_value"] or "0")
+                amount = Decimal(row["close_value"] or "0").quantize(CENT)
                 if stage == "lost" and amount == 0:
                     report.lost_with_zero_value += 1
             else:
-                amount = self.data.products[product]
+                amount = self.data.products[product].quantize(CENT)
                 report.open_at_list_price += 1
                 report.open_close_date_is_snapshot += 1
             if self.ids.has("opportunity", row["opportunity_id"]):
                 report.already_imported["opportunities"] += 1
-                self.progress.advance()
                 continue
-            start = _at(engage or snapshot)
-            events: list[tuple[dt.datetime, str, str]] = [(start, "prospecting", Status.OPEN)]
+            start, close_date = _at(engage or snapshot), close or snapshot
+            steps: list[Step] = [(start, stages["prospecting"], Status.OPEN, amount, close_date)]
             if stage != "prospecting" and engage is not None:
-                events.append((start, "engaging", Status.OPEN))
+                steps.append((start, stages["engaging"], Status.OPEN, amount, close_date))
             if stage == "won" and close is not None:
-                events.append((_at(close), "won", Status.WON))
+                steps.append((_at(close), stages["won"], Status.WON, amount, close_date))
             elif stage == "lost" and close is not None:
-                events.append((_at(close), "engaging", Status.LOST))
-            account = self.accounts[row["account"] or UNKNOWN_ACCOUNT]
-            opp = opportunity_import(
-                actor=self.actor,
+                steps.append((_at(close), stages["engaging"], Status.LOST, amount, close_date))
+            account = row["account"] or UNKNOWN_ACCOUNT
+            deal = Deal(
+                sheet="sales_pipeline",
+                row=number,
+                external_id=row["opportunity_id"],
+                name=f"{self.accounts[account].name} – {product}",
                 account=account,
-                name=f"{account.name} – {product}",
+                owner=row["sales_agent"],
+                stage=stage,
                 amount=amount,
                 currency=CURRENCY,
-                owner=self.users[row["sales_agent"]],
-                playbook=self.playbook,
-                events=events,
-                close_date=close or snapshot,
-                source=SOURCE,
-                reason="imported from maven",
+                close_date=close_date,
+                created_at=start,
             )
-            self.ids.link("opportunity", row["opportunity_id"], opp)
-            report.created["opportunities"] += 1
-            self.progress.advance()
+            new.append((deal, steps))
+        insert_new(
+            new,
+            self.users,
+            dict(self.accounts),
+            actor=self.actor,
+            playbook=self.playbook,
+            ids=self.ids,
+            progress=self.progress,
+        )
+        report.created["opportunities"] += len(new)

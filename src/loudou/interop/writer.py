@@ -72,7 +72,15 @@ def write(
     if problems:  # refused by a service (a duplicate credit code, …): roll everything back
         raise WriteRefused(problems)
     created_accounts = _create_accounts(plan, parsed, actor)
-    history_rows = _insert_new(plan, actor, playbook, ids, progress)
+    history_rows = insert_new(
+        plan.new,
+        plan.owners,
+        plan.accounts,
+        actor=actor,
+        playbook=playbook,
+        ids=ids,
+        progress=progress,
+    )
     updated = unchanged = 0
     progress.start(_("Updating"), len(plan.known))
     for deal, steps, opportunity_id in plan.known:
@@ -277,15 +285,27 @@ def _forecast(stage: Stage, status: str) -> str:
     return stage.forecast_category
 
 
-def _insert_new(
-    plan: Plan, actor: User, playbook: Playbook, ids: ExternalIds, progress: Progress
+def insert_new(
+    new: list[tuple[Deal, list[Step]]],
+    owners: dict[str, User],
+    accounts: dict[str, Account | None],
+    *,
+    actor: User,
+    playbook: Playbook,
+    ids: ExternalIds,
+    progress: Progress,
 ) -> int:
-    """Write the new deals, their history, stays, audit rows and external ids in bulk, then their
-    state spans from that history in one statement. A load large against what the database
-    holds sets the deal tables' indexes aside while it writes (`IndexesSetAside`)."""
-    if not plan.new:
+    """Write deals seen for the first time (each with its steps, checked), their history, stays,
+    audit rows and external ids in bulk, then their state spans from that history in one
+    statement; return the number of history rows. `owners` and `accounts` give the user and the
+    account behind each deal's owner and account name. A load large against what the database
+    holds sets the deal tables' indexes aside while it writes (`IndexesSetAside`).
+
+    Imported history is a record of the past, not work done in loudou: no gate is passed, and
+    the rows are those `history_write` would have written for the same steps."""
+    if not new:
         return 0
-    opportunity_ids = reserve_ids(Opportunity, len(plan.new))
+    opportunity_ids = reserve_ids(Opportunity, len(new))
     opps, history, stays, audits, externals = (
         Inserter(Opportunity, OPP_FIELDS),
         Inserter(OpportunityHistory, HISTORY_FIELDS),
@@ -294,7 +314,7 @@ def _insert_new(
         Inserter(ExternalId, EXTERNAL_FIELDS),
     )
     inserters = (opps, history, stays, audits, externals)
-    aside = IndexesSetAside(INDEXED_ASIDE) if _initial_load(len(plan.new)) else None
+    aside = IndexesSetAside(INDEXED_ASIDE) if _initial_load(len(new)) else None
     if aside is not None:
         aside.drop()
 
@@ -302,7 +322,7 @@ def _insert_new(
     now = clock.now()
     actor_id = actor.pk
     reason = _("imported from %(source)s") % {"source": ids.source}
-    progress.start(_("Writing"), len(plan.new))
+    progress.start(_("Writing"), len(new))
     batch: dict[str, list[Any]] = defaultdict(list)
     tz = timezone.get_current_timezone()  # looked up once: the lookup costs more than a row
     # Per stage and status: (stage id, order, probability, forecast category), so the loop below
@@ -320,9 +340,9 @@ def _insert_new(
     everything = ["stage", "status", "amount", "currency", "close_date", "probability", "owner",
                   "forecast_category"]  # fmt: skip
     history_rows, stay_rows = batch["history"], batch["stays"]
-    for (deal, steps), pk in zip(plan.new, opportunity_ids, strict=True):
-        owner = plan.owners[deal.owner]
-        account = plan.accounts[deal.account.strip()]
+    for (deal, steps), pk in zip(new, opportunity_ids, strict=True):
+        owner = owners[deal.owner]
+        account = accounts[deal.account.strip()]
         assert account is not None
         first_at, last = steps[0][0], steps[-1]
         _at, stage, status, amount, close = last
