@@ -1,31 +1,22 @@
 """Stays: the periods an open opportunity spends in each stage, derived from its history.
 
 `stay_apply` keeps the table current as each history row is written (called by the pipeline's
-`history_write`, inside the same transaction). `stays_from_history` derives the same rows from
-history alone; `loudou analytics rebuild` writes them and `loudou analytics verify` compares.
+`history_write`, inside the same transaction). `_derived_select` derives the same rows from history
+alone, in SQL (window functions over each deal's rows), so that `stays_rebuild` (`loudou analytics
+rebuild`), `stays_verify` (`loudou analytics verify`) and the importer's bulk path
+(`stays_derive`) take seconds even for millions of rows.
 """
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from loudou.analytics.models import OpportunityStay, StayOutcome
 
 OPEN = "open"
-
-
-@dataclass(frozen=True)
-class StaySpec:
-    """A stay as derived from history (comparable with a row of the table)."""
-
-    opportunity_id: int
-    stage_id: int
-    stage_order: int
-    entered_at: Any
-    exited_at: Any
-    outcome: str
+#: The columns of a stay row, in the order `_derived_select` gives them.
+STAY_FIELDS = ("opportunity_id", "stage_id", "stage_order", "entered_at", "exited_at", "outcome")
 
 
 def _outcome(prev_order: int, new_status: str, new_order: int) -> str:
@@ -34,34 +25,6 @@ def _outcome(prev_order: int, new_status: str, new_order: int) -> str:
     if new_status == "lost":
         return StayOutcome.LOST
     return StayOutcome.ADVANCED if new_order > prev_order else StayOutcome.REGRESSED
-
-
-def stays_from_history(rows: Iterable[Any]) -> Iterator[StaySpec]:
-    """Derive stays from history rows given in (opportunity, valid_from, id) order. Each row needs
-    `opportunity_id`, `stage_id`, `stage_order`, `status`, `valid_from`."""
-    current: dict[str, Any] | None = None
-    current_opp = None
-    for row in rows:
-        if row.opportunity_id != current_opp:
-            if current is not None:
-                yield StaySpec(**current)
-            current, current_opp = None, row.opportunity_id
-        if current is not None and (row.stage_id != current["stage_id"] or row.status != OPEN):
-            current["exited_at"] = row.valid_from
-            current["outcome"] = _outcome(current["stage_order"], row.status, row.stage_order)
-            yield StaySpec(**current)
-            current = None
-        if current is None and row.status == OPEN:
-            current = {
-                "opportunity_id": row.opportunity_id,
-                "stage_id": row.stage_id,
-                "stage_order": row.stage_order,
-                "entered_at": row.valid_from,
-                "exited_at": None,
-                "outcome": "",
-            }
-    if current is not None:
-        yield StaySpec(**current)
 
 
 def stay_apply(*, opportunity_id: int, stage: Any, status: str, at: Any) -> None:
@@ -84,78 +47,134 @@ def stay_apply(*, opportunity_id: int, stage: Any, status: str, at: Any) -> None
         )
 
 
-def _history_rows() -> Any:
-    from loudou.pipeline.models import OpportunityHistory
+def _derived_select(where: str = "", where_params: Sequence[Any] = ()) -> tuple[str, list[Any]]:
+    """SQL selecting every stay as history defines it, in STAY_FIELDS order, and its parameters
+    (`where`: a condition on the history rows `h` with `where_params`, to derive only some deals'
+    stays).
 
-    return (
-        OpportunityHistory.objects.order_by("opportunity_id", "valid_from", "id")
-        .values_list("opportunity_id", "stage_id", "stage__order", "status", "valid_from")
-        .iterator(chunk_size=5000)
+    A deal's history rows in order (valid_from, id); a row *continues* the stay before it when it
+    and the row before are both open in the same stage (an amount or date change). Every other
+    row is a *boundary*: it ends the stay in progress, if any, and, when it is open, begins one.
+    So the stays are the open boundary rows, each ended by the next boundary row of its deal,
+    whose status and stage order give the outcome (`_outcome`); the last one of a deal still open
+    has no end."""
+    from loudou.pipeline.models import OpportunityHistory
+    from loudou.playbooks.models import Stage
+
+    history = connection.ops.quote_name(OpportunityHistory._meta.db_table)
+    stage = connection.ops.quote_name(Stage._meta.db_table)
+    order = connection.ops.quote_name("order")
+    sql = f"""
+        SELECT opportunity_id, stage_id, stage_order, valid_from, next_at,
+               CASE WHEN next_at IS NULL THEN ''
+                    WHEN next_status = %s THEN %s
+                    WHEN next_status = %s THEN %s
+                    WHEN next_order > stage_order THEN %s
+                    ELSE %s END
+        FROM (
+            SELECT b.*,
+                   LEAD(valid_from) OVER w AS next_at,
+                   LEAD(status) OVER w AS next_status,
+                   LEAD(stage_order) OVER w AS next_order
+            FROM (
+                SELECT h.id, h.opportunity_id, h.stage_id, h.status, h.valid_from,
+                       s.{order} AS stage_order,
+                       LAG(h.stage_id) OVER p AS previous_stage,
+                       LAG(h.status) OVER p AS previous_status
+                FROM {history} h JOIN {stage} s ON s.id = h.stage_id
+                {f"WHERE {where}" if where else ""}
+                WINDOW p AS (PARTITION BY h.opportunity_id ORDER BY h.valid_from, h.id)
+            ) b
+            WHERE NOT (b.status = %s AND COALESCE(b.previous_status, '') = %s
+                       AND COALESCE(b.previous_stage, -1) = b.stage_id)
+            WINDOW w AS (PARTITION BY b.opportunity_id ORDER BY b.valid_from, b.id)
+        ) boundaries
+        WHERE status = %s
+    """
+    params = [
+        "won", StayOutcome.WON, "lost", StayOutcome.LOST, StayOutcome.ADVANCED,
+        StayOutcome.REGRESSED, *where_params, OPEN, OPEN, OPEN,
+    ]  # fmt: skip
+    return sql, params
+
+
+def _columns() -> str:
+    return ", ".join(
+        connection.ops.quote_name(OpportunityStay._meta.get_field(name.removesuffix("_id")).column)
+        for name in STAY_FIELDS
     )
 
 
-@dataclass
-class _Row:
-    opportunity_id: int
-    stage_id: int
-    stage_order: int
-    status: str
-    valid_from: Any
+def stays_derive(opportunity_ids: range) -> int:
+    """Write the stays of the deals whose ids are in `opportunity_ids` from their history, in one
+    statement (the importer's bulk path: new deals, which have no stays yet). Return how many."""
+    table = connection.ops.quote_name(OpportunityStay._meta.db_table)
+    select, params = _derived_select(
+        "h.opportunity_id BETWEEN %s AND %s", (opportunity_ids.start, opportunity_ids.stop - 1)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({_columns()}) {select}", params)
+        return cursor.rowcount
 
 
-def derived_stays() -> list[StaySpec]:
-    """Every stay, derived from the whole history."""
-    return list(stays_from_history(_Row(*r) for r in _history_rows()))
-
-
-def table_stays() -> list[StaySpec]:
-    """Every stay as the table holds it."""
-    return [
-        StaySpec(*r)
-        for r in OpportunityStay.objects.order_by("opportunity_id", "entered_at", "id").values_list(
-            "opportunity_id", "stage_id", "stage_order", "entered_at", "exited_at", "outcome"
+def table_stays() -> list[tuple[Any, ...]]:
+    """Every stay as the table holds it, in STAY_FIELDS order (by deal and entry)."""
+    return list(
+        OpportunityStay.objects.order_by("opportunity_id", "entered_at", "id").values_list(
+            *STAY_FIELDS
         )
-    ]
+    )
 
 
 @transaction.atomic
 def stays_rebuild() -> int:
     """Replace the stays table with what the history says; return the number of stays."""
-    OpportunityStay.objects.all().delete()
-    specs = derived_stays()
-    OpportunityStay.objects.bulk_create(
-        (OpportunityStay(**spec.__dict__) for spec in specs), batch_size=2000
-    )
-    return len(specs)
+    table = connection.ops.quote_name(OpportunityStay._meta.db_table)
+    select, params = _derived_select()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+        cursor.execute(f"INSERT INTO {table} ({_columns()}) {select}", params)
+    return OpportunityStay.objects.count()
 
 
-def stays_verify() -> list[str]:
+def stays_verify(limit: int = 20) -> list[str]:
     """Differences between the stays table and the history (empty: consistent), and between each
-    opportunity's current fields and its latest history row."""
+    opportunity's current fields and its latest history row; at most `limit` of each kind."""
     from loudou.pipeline.models import Opportunity, OpportunityHistory
 
+    table = connection.ops.quote_name(OpportunityStay._meta.db_table)
+    select, params = _derived_select()
+    stored = f"SELECT {_columns()} FROM {table}"
     problems = []
-    derived, stored = derived_stays(), table_stays()
-    if derived != stored:
-        derived_set, stored_set = set(derived), set(stored)
-        for spec in sorted(
-            derived_set - stored_set, key=lambda s: (s.opportunity_id, s.entered_at)
-        )[:20]:
-            problems.append(f"missing stay: {spec}")
-        for spec in sorted(
-            stored_set - derived_set, key=lambda s: (s.opportunity_id, s.entered_at)
-        )[:20]:
-            problems.append(f"stay not in history: {spec}")
-    latest: dict[int, tuple] = {}
-    for row in OpportunityHistory.objects.order_by(
-        "opportunity_id", "valid_from", "id"
-    ).values_list("opportunity_id", "stage_id", "status", "amount", "close_date", "owner_id"):
-        latest[row[0]] = row[1:]
-    for row in Opportunity.objects.values_list(
-        "id", "stage_id", "status", "amount", "close_date", "owner_id"
-    ):
-        if latest.get(row[0]) != row[1:]:
-            problems.append(
-                f"opportunity {row[0]}: current fields {row[1:]} != history {latest.get(row[0])}"
+    with connection.cursor() as cursor:
+        for label, first, second, first_params, second_params in (
+            ("missing stay", select, stored, params, []),
+            ("stay not in history", stored, select, [], params),
+        ):
+            cursor.execute(
+                f"SELECT * FROM ({first} EXCEPT {second}) AS d ORDER BY 1, 4 LIMIT {int(limit)}",
+                first_params + second_params,
             )
+            problems += [f"{label}: {row}" for row in cursor.fetchall()]
+        history = connection.ops.quote_name(OpportunityHistory._meta.db_table)
+        opportunity = connection.ops.quote_name(Opportunity._meta.db_table)
+        fields = ("stage_id", "status", "amount", "close_date", "owner_id")
+        cursor.execute(
+            f"""
+            SELECT o.id, {", ".join(f"o.{f}" for f in fields)},
+                   {", ".join(f"h.{f}" for f in fields)}
+            FROM {opportunity} o LEFT JOIN (
+                SELECT opportunity_id, {", ".join(fields)}, ROW_NUMBER() OVER (
+                    PARTITION BY opportunity_id ORDER BY valid_from DESC, id DESC
+                ) AS latest
+                FROM {history}
+            ) h ON h.opportunity_id = o.id AND h.latest = 1
+            WHERE h.opportunity_id IS NULL
+               OR {" OR ".join(f"o.{f} <> h.{f}" for f in fields)}
+            ORDER BY o.id LIMIT {int(limit)}
+            """
+        )
+        for row in cursor.fetchall():
+            current, latest = row[1 : 1 + len(fields)], row[1 + len(fields) :]
+            problems.append(f"opportunity {row[0]}: current fields {current} != history {latest}")
     return problems

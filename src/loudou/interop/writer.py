@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from loudou.analytics.models import OpportunityStay, StateSpan
 from loudou.analytics.spans import spans_derive
-from loudou.analytics.stays import _outcome
+from loudou.analytics.stays import stays_derive
 from loudou.core import clock
 from loudou.core.errors import LoudouError
 from loudou.core.models import AuditEvent
@@ -242,7 +242,6 @@ HISTORY_FIELDS = (
     "opportunity_id", "valid_from", "stage_id", "status", "amount", "currency", "close_date",
     "probability", "owner_id", "forecast_category", "actor_id", "action", "changed", "reason",
 )  # fmt: skip
-STAY_FIELDS = ("opportunity_id", "stage_id", "stage_order", "entered_at", "exited_at", "outcome")
 AUDIT_FIELDS = (
     "at", "actor_id", "action", "content_type_id", "object_id", "object_repr", "before", "after",
     "reason",
@@ -295,9 +294,9 @@ def insert_new(
     ids: ExternalIds,
     progress: Progress,
 ) -> int:
-    """Write deals seen for the first time (each with its steps, checked), their history, stays,
-    audit rows and external ids in bulk, then their state spans from that history in one
-    statement; return the number of history rows. `owners` and `accounts` give the user and the
+    """Write deals seen for the first time (each with its steps, checked), their history, audit
+    rows and external ids in bulk, then their stays and state spans from that history (one
+    statement each); return the number of history rows. `owners` and `accounts` give the user and the
     account behind each deal's owner and account name. A load large against what the database
     holds sets the deal tables' indexes aside while it writes (`IndexesSetAside`).
 
@@ -306,14 +305,13 @@ def insert_new(
     if not new:
         return 0
     opportunity_ids = reserve_ids(Opportunity, len(new))
-    opps, history, stays, audits, externals = (
+    opps, history, audits, externals = (
         Inserter(Opportunity, OPP_FIELDS),
         Inserter(OpportunityHistory, HISTORY_FIELDS),
-        Inserter(OpportunityStay, STAY_FIELDS),
         Inserter(AuditEvent, AUDIT_FIELDS),
         Inserter(ExternalId, EXTERNAL_FIELDS),
     )
-    inserters = (opps, history, stays, audits, externals)
+    inserters = (opps, history, audits, externals)
     aside = IndexesSetAside(INDEXED_ASIDE) if _initial_load(len(new)) else None
     if aside is not None:
         aside.drop()
@@ -325,12 +323,11 @@ def insert_new(
     progress.start(_("Writing"), len(new))
     batch: dict[str, list[Any]] = defaultdict(list)
     tz = timezone.get_current_timezone()  # looked up once: the lookup costs more than a row
-    # Per stage and status: (stage id, order, probability, forecast category), so the loop below
+    # Per stage and status: (stage id, probability, forecast category), so the loop below
     # compares plain values (comparing model instances goes through Model.__eq__ each time).
-    facts: dict[tuple[int, str], tuple[int, int, int, str]] = {
+    facts: dict[tuple[int, str], tuple[int, int, str]] = {
         (stage.pk, status): (
             stage.pk,
-            stage.order,
             _probability(stage, status),
             _forecast(stage, status),
         )
@@ -339,7 +336,7 @@ def insert_new(
     }
     everything = ["stage", "status", "amount", "currency", "close_date", "probability", "owner",
                   "forecast_category"]  # fmt: skip
-    history_rows, stay_rows = batch["history"], batch["stays"]
+    history_rows = batch["history"]
     for (deal, steps), pk in zip(new, opportunity_ids, strict=True):
         owner = owners[deal.owner]
         account = accounts[deal.account.strip()]
@@ -362,10 +359,9 @@ def insert_new(
             )
         )  # fmt: skip
         previous: tuple[Any, ...] | None = None
-        open_stay: list[Any] | None = None
         currency, owner_id = deal.currency, owner.pk
         for at, stage, status, amount, close in steps:
-            stage_id, order, probability, forecast = facts[(stage.pk, status)]
+            stage_id, probability, forecast = facts[(stage.pk, status)]
             key = (stage_id, status, amount, close, probability, forecast)
             if previous is None:
                 changed = everything
@@ -377,16 +373,7 @@ def insert_new(
                 (pk, at, stage_id, status, amount, currency, close, probability, owner_id,
                  forecast, actor_id, "import", changed, reason)
             )  # fmt: skip
-            if open_stay is not None and (stage_id != open_stay[1] or status != Status.OPEN):
-                open_stay[4] = at
-                open_stay[5] = _outcome(open_stay[2], status, order)
-                stay_rows.append(tuple(open_stay))
-                open_stay = None
-            if open_stay is None and status == Status.OPEN:
-                open_stay = [pk, stage_id, order, at, None, ""]
             previous = key
-        if open_stay is not None:
-            stay_rows.append(tuple(open_stay))
         batch["audits"].append(
             (now, actor_id, "opportunity.import", opp_type, str(pk), deal.name[:300], None,
              {"external_id": deal.external_id, "row": deal.row}, reason)
@@ -394,17 +381,22 @@ def insert_new(
         batch["externals"].append((ids.source, "opportunity", deal.external_id, opp_type, pk, now))
         if len(batch["opps"]) >= 5000:
             _flush(batch, inserters, progress)
-            history_rows, stay_rows = batch["history"], batch["stays"]
+            history_rows = batch["history"]
     _flush(batch, inserters, progress)
+    # The analytics caches of the new deals, from the history just written (the same derivation
+    # as `loudou analytics rebuild`), in one statement each.
     started = time.perf_counter()
+    stays = stays_derive(opportunity_ids)
+    stays_seconds = time.perf_counter() - started
     spans = spans_derive(opportunity_ids)
-    spans_seconds = time.perf_counter() - started
+    spans_seconds = time.perf_counter() - stays_seconds - started
     if aside is not None:
         progress.start(_("Indexing"), len(aside.indexes))
         aside.restore(progress)
     sync_sequences(Opportunity)
     DATABASE_SECONDS.clear()
     DATABASE_SECONDS.update({i.model._meta.label: (i.count, i.seconds) for i in inserters})
+    DATABASE_SECONDS[OpportunityStay._meta.label] = (stays, stays_seconds)
     DATABASE_SECONDS[StateSpan._meta.label] = (spans, spans_seconds)
     if aside is not None:
         DATABASE_SECONDS["indexes created again"] = (len(aside.indexes), aside.seconds)
@@ -413,9 +405,7 @@ def insert_new(
 
 def _flush(batch: dict[str, list[Any]], inserters: tuple[Inserter, ...], progress: Any) -> None:
     done = len(batch["opps"])
-    for key, inserter in zip(
-        ("opps", "history", "stays", "audits", "externals"), inserters, strict=True
-    ):
+    for key, inserter in zip(("opps", "history", "audits", "externals"), inserters, strict=True):
         inserter.write(batch[key])
         batch[key] = []
     if progress is not None:
