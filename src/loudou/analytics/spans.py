@@ -9,10 +9,12 @@ beside their history). `spans_rebuild` derives the whole table from history in o
 in SQL, so they take seconds even for millions of rows.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 
+from loudou.analytics.derived import Derivation
 from loudou.analytics.models import OPEN_ENDED, StateSpan
 
 #: The columns of a span row, in the order the importer's bulk writer gives them.
@@ -40,9 +42,10 @@ def span_apply(opp: Any, *, at: Any) -> None:
     )
 
 
-def _derived_select(where: str = "") -> tuple[str, list[Any]]:
-    """SQL selecting every span as history defines it, in SPAN_FIELDS order (`where`: a condition
-    on the history rows `h` to derive only some deals' spans)."""
+def _derived_select(where: str = "", where_params: Sequence[Any] = ()) -> tuple[str, list[Any]]:
+    """SQL selecting every span as history defines it, in SPAN_FIELDS order, and its parameters
+    (`where`: a condition on the history rows `h` with `where_params`, to derive only some
+    deals' spans)."""
     from loudou.pipeline.models import Opportunity, OpportunityHistory
 
     history = connection.ops.quote_name(OpportunityHistory._meta.db_table)
@@ -56,55 +59,24 @@ def _derived_select(where: str = "") -> tuple[str, list[Any]]:
         FROM {history} h JOIN {opportunity} o ON o.id = h.opportunity_id
         {f"WHERE {where}" if where else ""}
     """
-    return sql, [connection.ops.adapt_datetimefield_value(OPEN_ENDED)]
+    return sql, [connection.ops.adapt_datetimefield_value(OPEN_ENDED), *where_params]
 
 
-def _columns() -> str:
-    return ", ".join(
-        connection.ops.quote_name(StateSpan._meta.get_field(name.removesuffix("_id")).column)
-        for name in SPAN_FIELDS
-    )
+SPANS = Derivation(StateSpan, SPAN_FIELDS, _derived_select, noun="span", order="1, 9")
 
 
-@transaction.atomic
 def spans_rebuild() -> int:
     """Replace the spans with what the history says; return the number of spans."""
-    table = connection.ops.quote_name(StateSpan._meta.db_table)
-    select, params = _derived_select()
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table}")
-        cursor.execute(f"INSERT INTO {table} ({_columns()}) {select}", params)
-    return StateSpan.objects.count()
+    return SPANS.rebuild()
 
 
 def spans_derive(opportunity_ids: range) -> int:
     """Write the spans of the deals whose ids are in `opportunity_ids` from their history, in one
     statement (the importer's bulk path: new deals, which have no spans yet). Return how many."""
-    table = connection.ops.quote_name(StateSpan._meta.db_table)
-    select, params = _derived_select("h.opportunity_id BETWEEN %s AND %s")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({_columns()}) {select}",
-            [*params, opportunity_ids.start, opportunity_ids.stop - 1],
-        )
-        return cursor.rowcount
+    return SPANS.insert_for(opportunity_ids)
 
 
 def spans_verify(limit: int = 20) -> list[str]:
     """Differences between the spans table and the history (empty: consistent), at most `limit`
     of each kind."""
-    table = connection.ops.quote_name(StateSpan._meta.db_table)
-    select, params = _derived_select()
-    stored = f"SELECT {_columns()} FROM {table}"
-    problems = []
-    with connection.cursor() as cursor:
-        for label, first, second, first_params, second_params in (
-            ("missing span", select, stored, params, []),
-            ("span not in history", stored, select, [], params),
-        ):
-            cursor.execute(
-                f"SELECT * FROM ({first} EXCEPT {second}) AS d ORDER BY 1, 9 LIMIT {int(limit)}",
-                first_params + second_params,
-            )
-            problems += [f"{label}: {row}" for row in cursor.fetchall()]
-    return problems
+    return SPANS.differences(limit)

@@ -10,8 +10,9 @@ rebuild`), `stays_verify` (`loudou analytics verify`) and the importer's bulk pa
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 
+from loudou.analytics.derived import Derivation
 from loudou.analytics.models import OpportunityStay, StayOutcome
 
 OPEN = "open"
@@ -98,23 +99,13 @@ def _derived_select(where: str = "", where_params: Sequence[Any] = ()) -> tuple[
     return sql, params
 
 
-def _columns() -> str:
-    return ", ".join(
-        connection.ops.quote_name(OpportunityStay._meta.get_field(name.removesuffix("_id")).column)
-        for name in STAY_FIELDS
-    )
+STAYS = Derivation(OpportunityStay, STAY_FIELDS, _derived_select, noun="stay", order="1, 4")
 
 
 def stays_derive(opportunity_ids: range) -> int:
     """Write the stays of the deals whose ids are in `opportunity_ids` from their history, in one
     statement (the importer's bulk path: new deals, which have no stays yet). Return how many."""
-    table = connection.ops.quote_name(OpportunityStay._meta.db_table)
-    select, params = _derived_select(
-        "h.opportunity_id BETWEEN %s AND %s", (opportunity_ids.start, opportunity_ids.stop - 1)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({_columns()}) {select}", params)
-        return cursor.rowcount
+    return STAYS.insert_for(opportunity_ids)
 
 
 def table_stays() -> list[tuple[Any, ...]]:
@@ -126,15 +117,9 @@ def table_stays() -> list[tuple[Any, ...]]:
     )
 
 
-@transaction.atomic
 def stays_rebuild() -> int:
     """Replace the stays table with what the history says; return the number of stays."""
-    table = connection.ops.quote_name(OpportunityStay._meta.db_table)
-    select, params = _derived_select()
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table}")
-        cursor.execute(f"INSERT INTO {table} ({_columns()}) {select}", params)
-    return OpportunityStay.objects.count()
+    return STAYS.rebuild()
 
 
 def stays_verify(limit: int = 20) -> list[str]:
@@ -142,20 +127,8 @@ def stays_verify(limit: int = 20) -> list[str]:
     opportunity's current fields and its latest history row; at most `limit` of each kind."""
     from loudou.pipeline.models import Opportunity, OpportunityHistory
 
-    table = connection.ops.quote_name(OpportunityStay._meta.db_table)
-    select, params = _derived_select()
-    stored = f"SELECT {_columns()} FROM {table}"
-    problems = []
+    problems = STAYS.differences(limit)
     with connection.cursor() as cursor:
-        for label, first, second, first_params, second_params in (
-            ("missing stay", select, stored, params, []),
-            ("stay not in history", stored, select, [], params),
-        ):
-            cursor.execute(
-                f"SELECT * FROM ({first} EXCEPT {second}) AS d ORDER BY 1, 4 LIMIT {int(limit)}",
-                first_params + second_params,
-            )
-            problems += [f"{label}: {row}" for row in cursor.fetchall()]
         history = connection.ops.quote_name(OpportunityHistory._meta.db_table)
         opportunity = connection.ops.quote_name(Opportunity._meta.db_table)
         fields = ("stage_id", "status", "amount", "close_date", "owner_id")
