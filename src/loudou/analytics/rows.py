@@ -1,5 +1,6 @@
 """Columns of a queryset as numpy arrays, read straight from the database cursor: the low-level
-read under the analytics that go through every stay or deal (conversion, velocity, stalled).
+read under the analytics that go through every stay, deal or span (conversion, velocity, stalled,
+the flow, the as-of funnel's ended spans).
 
 The ORM turns each value it reads into a Python object (an aware datetime, a Decimal, a tuple per
 row), and SQLite's Python driver alone spends about a microsecond a cell building them: at 300,000
@@ -13,6 +14,16 @@ against 0.78 s for fetching the rows and converting them to arrays.
 
 Values come back as:
 - integers (ids, foreign keys, integer expressions such as a `Case` coding a status): int64;
+- amounts (a decimal column with two places, such as `money_field`): int64 whole cents, equal to
+  `CAST(ROUND(amount * 100))` in SQL. SQLite hands over the stored number as it is (an integer,
+  or a float printed to 15 digits) and numpy scales it: an expression per row costs SQLite more
+  than the read itself. Numpy's cents are exact while every amount is under 10^13 with at most
+  two decimals; the read checks that, and otherwise reads again with the cents computed in SQL.
+  PostgreSQL computes them in SQL (exact numeric);
+- dates: datetime64[D], NaT for NULL;
+- texts, when asked for as `Text("status")` (a text column that may not be NULL): bytes (numpy
+  `S`, UTF-8), one per row; a value may not contain a comma (the read fails rather than
+  misalign). Comparing a status in numpy costs less than coding it in SQL;
 - datetimes: datetime64[us], UTC, exact to the microsecond, NaT for NULL. SQLite keeps an aware
   datetime as its UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]', which numpy parses as it is; computing
   the epoch in SQLite 3.40 (`strftime('%s', …)` plus the microseconds from `substr`) cost more than
@@ -20,8 +31,8 @@ Values come back as:
   divided by 10⁶ printed to the last bit, from which numpy recovers the microseconds exactly.
 
 The rows come in no particular order (the queryset's ordering is dropped: sort in numpy if needed).
-Integer columns must not be NULL. One aggregated text may not exceed the database's limit for a
-value (1 GB on both): about 35 million rows a call.
+Integer, amount and text columns must not be NULL. One aggregated text may not exceed the
+database's limit for a value (1 GB on both): about 35 million rows a call.
 """
 
 import datetime as dt
@@ -57,59 +68,113 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 _NAT = np.iinfo(np.int64).min
 
 
-def _kind(field: Any) -> str:
-    """'int' or 'moment' for the output field of a selected column."""
+class Text(F):
+    """A text column for `columns()`, read as bytes (other texts are refused: see the module
+    docstring)."""
+
+
+def _kind(field: Any, nullable: bool, text: bool) -> str:
+    """'int', 'cents', 'date', 'text' or 'moment' for the output field of a selected column
+    (`text`: asked for as `Text`)."""
     if field.is_relation and field.target_field is not None:
         field = field.target_field
     kind = field.get_internal_type()
+    if text:
+        if kind not in ("CharField", "TextField") or nullable:
+            raise TypeError(f"columns() reads texts that may not be NULL, not a {kind}")
+        return "text"
     if kind in _INTEGER_TYPES:
         return "int"
     if kind == "DateTimeField":
         return "moment"
-    raise TypeError(f"columns() reads integers and datetimes, not a {kind}")
+    if kind == "DateField":
+        return "date"
+    if kind == "DecimalField" and field.decimal_places == 2:
+        return "cents"
+    raise TypeError(f"columns() reads integers, amounts, dates and datetimes, not a {kind}")
 
 
-def _aggregate(vendor: str, column: str, kind: str, nullable: bool) -> list[str]:
+def _aggregate(vendor: str, column: str, kind: str, nullable: bool, exact: bool) -> list[str]:
     """SQL aggregating one column of the wrapped query into comma-separated texts: one, or for a
-    datetime that may be NULL on SQLite, two (the values that are not NULL, and which are)."""
+    datetime or date that may be NULL on SQLite, two (the values that are not NULL, and which
+    are). `exact`: amounts in cents computed in SQL (see the module docstring)."""
     if vendor == "postgresql":
         if kind == "moment":
             # date_part (float8) rather than EXTRACT (numeric): half the time. Its float is the
             # exact microseconds / 10⁶ correctly rounded, printed to the last bit; `_micros`
             # recovers the microseconds exactly.
             return [f"string_agg(COALESCE(date_part('epoch', {column})::text, 'NaN'), ',')"]
+        if kind == "date":
+            return [f"string_agg(COALESCE(({column} - DATE '1970-01-01')::text, 'NaN'), ',')"]
+        if kind == "cents":
+            return [f"string_agg(ROUND({column} * 100)::bigint::text, ',')"]
         return [f"string_agg({column}::text, ',')"]
     if vendor == "sqlite":
         # group_concat skips NULLs (a NULL integer shows as a missing value, which `_parse`
         # refuses); for a datetime a second text says row by row which are NULL ('1'), so that
         # the others keep the fixed width that `_parse_sqlite_moments` cuts fast.
-        if kind == "moment" and nullable:
+        if kind in ("moment", "date") and nullable:
             return [f"group_concat({column})", f"group_concat({column} IS NULL, '')"]
+        if kind == "cents" and exact:
+            return [f"group_concat(CAST(ROUND({column} * 100) AS INTEGER))"]
         return [f"group_concat({column})"]
     raise NotImplementedError(f"columns() supports SQLite and PostgreSQL, not {vendor}")
+
+
+class _Inexact(Exception):
+    """Amounts that numpy cannot turn into cents exactly (see `_sqlite_cents`)."""
+
+
+#: Below this, an amount with two decimals read as a float gives its cents exactly: its cents
+#: n < 2^51, so the float of n / 100 times 100 lies within a thousandth of n.
+_EXACT_AMOUNT = 1e13
+
+
+_EMPTY = {
+    "int": np.int64,
+    "cents": np.int64,
+    "moment": "datetime64[us]",
+    "date": "datetime64[D]",
+    "text": "S1",
+}
 
 
 def _parse(texts: list[str | None], kind: str, vendor: str, size: int) -> npt.NDArray[Any]:
     """The array in a column's aggregated texts (see `_aggregate`; None: no value)."""
     if not size:
-        return np.empty(0, np.int64 if kind == "int" else "datetime64[us]")
+        return np.empty(0, _EMPTY[kind])
     text = texts[0] or ""
     values: npt.NDArray[Any]
-    if kind == "int":
+    unit = "D" if kind == "date" else "us"
+    if kind == "int" or (kind == "cents" and "." not in text):
         # C-speed (the text mode of `fromstring` is not deprecated, only its binary mode).
         values = np.fromstring(text, dtype=np.int64, sep=",") if text else np.empty(0, np.int64)
+        if kind == "cents":
+            # Amounts that SQLite holds as integers (it prints every float with a point).
+            if values.size == size and np.abs(values).max() >= _EXACT_AMOUNT:
+                raise _Inexact
+            values = values * 100
+    elif kind == "cents":
+        values = _sqlite_cents(np.fromstring(text, dtype=np.float64, sep=","))
+    elif kind == "text":
+        values = _parse_texts(text, size)
     elif vendor == "postgresql":
-        values = _micros(np.fromstring(text, dtype=np.float64, sep=","))
+        values = np.fromstring(text, dtype=np.float64, sep=",")
+        if kind == "date":
+            days = np.where(np.isnan(values), _NAT, values).astype(np.int64)
+            values = days.view("datetime64[D]")
+        else:
+            values = _micros(values)
     elif len(texts) == 2:
         missing = np.frombuffer((texts[1] or "").encode("ascii"), dtype=np.uint8) == ord("1")
         if missing.size != size:
             raise ValueError(f"read {missing.size} NULL flags of {size} from the database")
-        values = np.full(size, np.datetime64("NaT"), "datetime64[us]")
+        values = np.full(size, np.datetime64("NaT"), f"datetime64[{unit}]")
         present = size - int(missing.sum())
         if present:
-            values[~missing] = _parse_sqlite_moments(text, present)
+            values[~missing] = _parse_sqlite_moments(text, present, unit)
     else:
-        values = _parse_sqlite_moments(text, size)
+        values = _parse_sqlite_moments(text, size, unit)
     if values.size != size:  # a value numpy could not read, or a NULL: fail, never misalign
         raise ValueError(f"read {values.size} values of {size} from the database")
     return values
@@ -137,25 +202,67 @@ def _micros(seconds: npt.NDArray[np.float64]) -> Moments:
     return micros.view("datetime64[us]")
 
 
-def _parse_sqlite_moments(text: str, size: int) -> Moments:
-    """SQLite's datetime texts, comma-separated, as datetime64[us] ('' → NaT).
+def _parse_sqlite_moments(text: str, size: int, unit: str = "us") -> npt.NDArray[np.datetime64]:
+    """SQLite's datetime (or date, `unit` "D") texts, comma-separated, as datetime64 ('' → NaT).
 
     When every text has the same width (the usual case: Django writes 19 characters, or 26 with
-    microseconds) they are cut at fixed offsets, several times faster than splitting; the commas
-    found exactly at every offset prove the cut right."""
+    microseconds; 10 for a date) they are cut at fixed offsets, several times faster than
+    splitting; the commas found exactly at every offset prove the cut right."""
     width = (len(text) + 1) // size
     if width > 1 and width * size == len(text) + 1:
         raw = np.frombuffer(text.encode("ascii") + b",", dtype=np.uint8).reshape(size, width)
         if (raw[:, -1] == ord(",")).all():
             cells = np.ascontiguousarray(raw[:, :-1]).view(f"S{width - 1}").ravel()
-            return cells.astype("datetime64[us]")
-    return np.array(text.split(","), dtype="datetime64[us]")
+            return cells.astype(f"datetime64[{unit}]")
+    return np.array(text.split(","), dtype=f"datetime64[{unit}]")
+
+
+def _sqlite_cents(amounts: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Whole cents of amounts that SQLite printed (integers, or floats to 15 significant digits),
+    equal to SQLite's `CAST(ROUND(amount * 100) AS INTEGER)`; `_Inexact` when that cannot be
+    guaranteed (an amount of 10^13 or more, or one with more than two decimals)."""
+    scaled = amounts * 100
+    cents = np.rint(scaled)
+    # Under 10^13 with two decimals, the 15 printed digits are the decimal itself, and its float
+    # scaled by 100 lies within a thousandth of the whole cents: then rounding half to even
+    # (numpy) and half away from zero (SQLite) never differ, and both give those cents.
+    if not (np.abs(amounts) < _EXACT_AMOUNT).all() or not (np.abs(scaled - cents) < 1e-3).all():
+        raise _Inexact
+    return cents.astype(np.int64)
+
+
+def _parse_texts(text: str, size: int) -> npt.NDArray[np.bytes_]:
+    """Comma-separated texts as a numpy bytes array (UTF-8), cut in numpy rather than split into
+    Python strings. Exactly `size` values or ValueError (a value holding a comma)."""
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    cuts = np.flatnonzero(raw == ord(","))
+    if cuts.size != size - 1:
+        raise ValueError(f"read {cuts.size + 1} texts of {size} from the database")
+    if not raw.size:
+        return np.full(size, b"", "S1")
+    starts = np.r_[0, cuts + 1]
+    lengths = np.r_[cuts, raw.size] - starts
+    width = max(int(lengths.max()), 1)
+    cells = np.zeros((size, width), dtype=np.uint8)
+    last = raw.size - 1
+    for offset in range(width):  # one pass per character: texts such as statuses are short
+        beyond = np.minimum(starts + offset, last)
+        cells[:, offset] = np.where(lengths > offset, raw[beyond], 0)
+    return cells.view(f"S{width}").ravel()
 
 
 def columns(qs: Any, *fields: Any) -> list[npt.NDArray[Any]]:
     """One numpy array per field of `qs` (names as in `values_list`, or expressions), from one
     aggregate query; see the module docstring for the types. An empty queryset (`.none()`, an
     anonymous user's) gives empty arrays without a query."""
+    try:
+        return _columns(qs, fields, exact=False)
+    except _Inexact:
+        return _columns(qs, fields, exact=True)
+
+
+def _columns(qs: Any, fields: tuple[Any, ...], *, exact: bool) -> list[npt.NDArray[Any]]:
+    """`columns()`, with amounts read as they are stored or (`exact`) as cents computed in SQL."""
     aliases = [f"col{i}_" for i in range(len(fields))]
     qs = qs.order_by().annotate(
         **{
@@ -164,9 +271,12 @@ def columns(qs: Any, *fields: Any) -> list[npt.NDArray[Any]]:
         }
     )
     selected = [qs.query.annotations[alias] for alias in aliases]
-    kinds = [_kind(expression.output_field) for expression in selected]
     # A plain column says whether it may be NULL; any other expression may be.
     nullable = [getattr(getattr(e, "target", None), "null", True) for e in selected]
+    kinds = [
+        _kind(expression.output_field, null, isinstance(field, Text))
+        for expression, null, field in zip(selected, nullable, fields, strict=True)
+    ]
     qs = qs.values_list(*aliases)
     connection = connections[qs.db]
     vendor = connection.vendor
@@ -176,13 +286,15 @@ def columns(qs: Any, *fields: Any) -> list[npt.NDArray[Any]]:
         return [_parse([], kind, vendor, 0) for kind in kinds]
     quote = connection.ops.quote_name
     aggregates = [
-        _aggregate(vendor, f"rows_.{quote(alias)}", kind, null)
+        _aggregate(vendor, f"rows_.{quote(alias)}", kind, null, exact)
         for alias, kind, null in zip(aliases, kinds, nullable, strict=True)
     ]
     sql = ", ".join(part for parts in aggregates for part in parts)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*), {sql} FROM ({inner}) rows_", params)
         size, *texts = cursor.fetchone()
+    # Cents computed in SQL arrive as integers.
+    kinds = ["int" if k == "cents" and (exact or vendor != "sqlite") else k for k in kinds]
     arrays = []
     for kind, parts in zip(kinds, aggregates, strict=True):
         arrays.append(_parse(texts[: len(parts)], kind, vendor, size))
