@@ -5,9 +5,11 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import IntegrityError, transaction
 
 from loudou.analytics.models import OpportunityStay
 from loudou.analytics.stays import stays_rebuild, stays_verify, table_stays
+from loudou.core import clock
 from loudou.pipeline import services as ps
 
 
@@ -65,3 +67,15 @@ def test_rebuild_gives_the_same_table_and_verify_finds_tampering(walker, org):
     call_command("analytics", "rebuild", stdout=out)
     call_command("analytics", "verify", stdout=out)
     assert "agree with history" in out.getvalue()
+
+
+def test_the_database_refuses_a_second_open_stay_for_a_deal(walker):
+    # The one-open-stay constraint exists on both databases (PostgreSQL lost its index once, to
+    # an AlterField of the opportunity foreign key: analytics migration 0005 puts it back).
+    opp = walker.create()
+    stay = OpportunityStay.objects.get(opportunity=opp, exited_at__isnull=True)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OpportunityStay.objects.create(
+            opportunity=opp, stage=stay.stage, stage_order=stay.stage_order, entered_at=clock.now()
+        )
+    assert OpportunityStay.objects.filter(opportunity=opp).count() == 1

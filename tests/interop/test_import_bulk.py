@@ -200,6 +200,10 @@ def test_dates_read_the_same_with_and_without_the_shortcut() -> None:
 
 def test_indexes_are_read_from_the_database_itself(db: None) -> None:
     names = {name for name, _sql in _secondary_indexes(TABLES)}
-    assert {"span_in_force", "span_one_current_per_opportunity"} <= names
+    assert {
+        "span_in_force",
+        "span_one_current_per_opportunity",
+        "stay_one_open_per_opportunity",
+    } <= names
     # Never a primary key's index or one backing a constraint (they cannot be dropped alone).
     assert not [n for n in names if n.endswith("_pkey") or n.startswith("sqlite_autoindex")]
