@@ -450,7 +450,7 @@ class _Importer:
         insert_new(
             new,
             self.users,
-            dict(self.accounts),
+            self.accounts,
             actor=self.actor,
             playbook=self.playbook,
             ids=self.ids,

@@ -151,11 +151,8 @@ def parse_money(value: Any) -> tuple[Decimal | None, str]:
         raise BadValue(_("not an amount"))
     if value.__class__ is str and value.isascii() and value.isdigit():
         # 1234567, as most exports write amounts: read without the general machinery
-        amount = Decimal(value)
-        if amount >= LIMIT:
-            raise BadValue(_("too large an amount"))
-        return amount.quantize(CENT), ""
-    if isinstance(value, int | float | Decimal):
+        amount, currency = Decimal(value), ""
+    elif isinstance(value, int | float | Decimal):
         amount = Decimal(str(value))
         currency = ""
     else:

@@ -8,6 +8,7 @@ transaction rolls everything back)."""
 import datetime as dt
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,8 +287,8 @@ def _forecast(stage: Stage, status: str) -> str:
 
 def insert_new(
     new: list[tuple[Deal, list[Step]]],
-    owners: dict[str, User],
-    accounts: dict[str, Account | None],
+    owners: Mapping[str, User],
+    accounts: Mapping[str, Account | None],
     *,
     actor: User,
     playbook: Playbook,
@@ -323,14 +324,10 @@ def insert_new(
     progress.start(_("Writing"), len(new))
     batch: dict[str, list[Any]] = defaultdict(list)
     tz = timezone.get_current_timezone()  # looked up once: the lookup costs more than a row
-    # Per stage and status: (stage id, probability, forecast category), so the loop below
-    # compares plain values (comparing model instances goes through Model.__eq__ each time).
-    facts: dict[tuple[int, str], tuple[int, int, str]] = {
-        (stage.pk, status): (
-            stage.pk,
-            _probability(stage, status),
-            _forecast(stage, status),
-        )
+    # Per stage and status: (probability, forecast category), so the loop below compares plain
+    # values (comparing model instances goes through Model.__eq__ each time).
+    facts: dict[tuple[int, str], tuple[int, str]] = {
+        (stage.pk, status): (_probability(stage, status), _forecast(stage, status))
         for stage in playbook.ordered_stages()
         for status in (Status.OPEN, Status.WON, Status.LOST)
     }
@@ -361,7 +358,8 @@ def insert_new(
         previous: tuple[Any, ...] | None = None
         currency, owner_id = deal.currency, owner.pk
         for at, stage, status, amount, close in steps:
-            stage_id, probability, forecast = facts[(stage.pk, status)]
+            stage_id = stage.pk
+            probability, forecast = facts[(stage_id, status)]
             key = (stage_id, status, amount, close, probability, forecast)
             if previous is None:
                 changed = everything
