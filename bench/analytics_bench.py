@@ -227,12 +227,15 @@ def load_duckdb() -> Any:
             "opp",
             Opportunity.objects.order_by().values_list(
                 "id", "playbook__key", "status", "stage_id", "amount", "close_date", "closed_on",
-                "created_at", "probability_override",
+                "created_at", "probability_override", "name", "account__name",
+                "owner__username", "currency",
             ),
             {"id": "BIGINT", "playbook_key": "VARCHAR", "status": "VARCHAR",
              "stage_id": "BIGINT", "amount": "DECIMAL(18,2)", "close_date": "DATE",
-             "closed_on": "DATE", "created_at": "TIMESTAMP", "probability_override": "INTEGER"},
-            lambda r: (*r[:7], _utc(r[7]), r[8]),
+             "closed_on": "DATE", "created_at": "TIMESTAMP", "probability_override": "INTEGER",
+             "name": "VARCHAR", "account_name": "VARCHAR", "owner_name": "VARCHAR",
+             "currency": "VARCHAR"},
+            lambda r: (*r[:7], _utc(r[7]), *r[8:]),
         ),
         (
             "hist",
@@ -509,19 +512,25 @@ def duck_stalled(con: Any, pb: Playbook, now: dt.datetime) -> list[tuple]:
                 WHERE sg.kind = 'open' AND st.exited_at IS NULL),
         t AS (SELECT cur.*, coalesce(cur.max_days, p80.p) AS thr
               FROM cur LEFT JOIN p80 USING (key))
-        SELECT id, key, days, thr FROM t WHERE thr IS NOT NULL AND days > thr
-        ORDER BY days - thr DESC, id
+        SELECT t.id, key, days, thr, o.name, o.account_name, o.owner_name, o.amount, o.currency,
+               o.close_date
+        FROM t JOIN opp o ON o.id = t.id WHERE thr IS NOT NULL AND days > thr
+        ORDER BY days - thr DESC, t.id
         """,
         {"pb": pb.key, "now": now.timestamp()},
     ).fetchall()
-    return [(i, k, round(d, 1), round(t, 1), round(d - t, 1)) for i, k, d, t in rows]
+    # The list as loudou shows it: each deal with its name, account, owner, amount and date.
+    return [(i, k, round(d, 1), round(t, 1), round(d - t, 1), name, account, owner, str(amount),
+             currency, close.isoformat())
+            for i, k, d, t, name, account, owner, amount, currency, close in rows]  # fmt: skip
 
 
 def loudou_stalled(result: dict[str, Any]) -> list[tuple]:
     return [
-        (d["id"], d["stage"], d["days_in_stage"], d["threshold_days"], d["days_over"])
+        (d["id"], d["stage"], d["days_in_stage"], d["threshold_days"], d["days_over"], d["name"],
+         d["account"], d["owner"], d["amount"], d["currency"], d["close_date"])
         for d in result["deals"]
-    ]
+    ]  # fmt: skip
 
 
 BUCKETS = ("start", "created", "pulled_in", "pushed_out", "amount_change", "won", "lost", "end")

@@ -14,7 +14,7 @@ from loudou.analytics.models import OpportunityStay
 from loudou.analytics.scope import Scope
 from loudou.core import clock
 from loudou.core.cli import SystemActor
-from loudou.pipeline.models import Opportunity
+from loudou.pipeline.models import LostReason, Opportunity
 
 # Microseconds that a float of epoch seconds cannot hold exactly, one on a whole second, one just
 # under the next second (which SQLite's own date functions would round up to it), and one
@@ -141,3 +141,85 @@ def test_null_and_set_datetimes_in_one_column(opps, walker):
     }
     assert got == dict(stays.values_list("pk", "exited_at"))
     assert sum(value is not None for value in got.values()) == 1
+
+
+def test_labels_hold_any_character(opps, django_assert_num_queries):
+    """Names as a list shows them: commas, quotes, line breaks, an empty one, Chinese; one query."""
+    names = ["含,逗号 “引号”", "", "名\n换行, 'x'", "plain"]
+    for opp, name in zip(opps, names, strict=True):
+        Opportunity.objects.filter(pk=opp.pk).update(name=name)
+    qs = Opportunity.objects.filter(pk__in=[o.pk for o in opps])
+    with django_assert_num_queries(1):
+        ids, got, owners = rows.columns(qs, "pk", rows.Label("name"), rows.Label("owner__username"))
+    assert got.dtype == object
+    expected = {
+        pk: (name, owner) for pk, name, owner in qs.values_list("pk", "name", "owner__username")
+    }
+    assert (
+        dict(zip(ids.tolist(), zip(got.tolist(), owners.tolist(), strict=True), strict=True))
+        == expected
+    )
+    assert sorted(got.tolist()) == sorted(names)
+    assert rows.columns(qs.none(), rows.Label("name"))[0].size == 0
+    with pytest.raises(TypeError):
+        rows.columns(qs, rows.Label("amount"))
+
+
+def test_a_label_holding_the_separator_is_read_again_in_hex(opps, django_assert_num_queries):
+    """U+001F joins the labels; a name holding it would shift every later one, so the read is
+    done again with each label in hex (two queries), and every value is still in its row."""
+    names = ["a\x1fb", "\x1f", "中\x1f文,", "plain"]
+    for opp, name in zip(opps, names, strict=True):
+        Opportunity.objects.filter(pk=opp.pk).update(name=name)
+    qs = Opportunity.objects.filter(pk__in=[o.pk for o in opps])
+    with django_assert_num_queries(2):
+        ids, got = rows.columns(qs, "pk", rows.Label("name"))
+    assert dict(zip(ids.tolist(), got.tolist(), strict=True)) == dict(qs.values_list("pk", "name"))
+
+
+def test_null_labels_through_a_relation(opps):
+    """A label through a nullable relation (no lost reason) is None, in its row."""
+    reason = LostReason.objects.order_by("pk").first()
+    Opportunity.objects.filter(pk=opps[1].pk).update(status="lost", lost_reason=reason)
+    qs = Opportunity.objects.filter(pk__in=[o.pk for o in opps])
+    ids, reasons = rows.columns(qs, "pk", rows.Label("lost_reason__key"))
+    expected = {o.pk: None for o in opps} | {opps[1].pk: reason.key}
+    assert dict(zip(ids.tolist(), reasons.tolist(), strict=True)) == expected
+
+
+def test_a_list_of_querysets_reads_their_rows_together(opps, django_assert_num_queries):
+    """Several querysets of one model: all their rows, in one query; an empty one adds none."""
+    first, second = opps[0], opps[2]
+    arms = [
+        Opportunity.objects.filter(pk=first.pk),
+        Opportunity.objects.filter(pk=second.pk),
+        Opportunity.objects.none(),
+        Opportunity.objects.filter(pk=first.pk),  # rows are not made unique (UNION ALL)
+    ]
+    with django_assert_num_queries(1):
+        ids, created = rows.columns(arms, "pk", "created_at")
+    assert sorted(ids.tolist()) == sorted([first.pk, second.pk, first.pk])
+    assert {int(i): rows.to_datetime(c) for i, c in zip(ids, created, strict=True)} == {
+        first.pk: first.created_at,
+        second.pk: second.created_at,
+    }
+    with django_assert_num_queries(0):
+        assert rows.columns([Opportunity.objects.none()], "pk")[0].size == 0
+
+
+def test_datetimes_far_from_now_are_exact(opps):
+    """Outside 1902–2038 PostgreSQL's float of the epoch no longer gives the microseconds back,
+    and the read takes the exact numeric there (SQLite parses its texts as they are)."""
+    far = [
+        dt.datetime(1850, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC),
+        dt.datetime(2100, 6, 1, 12, 0, 0, 999999, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, tzinfo=dt.UTC),  # a span still in force ends there
+        dt.datetime(2037, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+    ]
+    for opp, moment in zip(opps, far, strict=True):
+        Opportunity.objects.filter(pk=opp.pk).update(created_at=moment)
+    qs = Opportunity.objects.filter(pk__in=[o.pk for o in opps])
+    ids, created = rows.columns(qs, "pk", "created_at")
+    got = {int(i): rows.to_datetime(c) for i, c in zip(ids, created, strict=True)}
+    assert got == dict(qs.values_list("pk", "created_at"))
+    assert sorted(got.values()) == sorted(far)

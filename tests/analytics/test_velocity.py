@@ -200,15 +200,18 @@ def test_velocity_respects_visibility(history, org, playbook):
 def test_velocity_reads_in_a_few_queries(
     history, walker, org, playbook, django_assert_max_num_queries
 ):
-    """Ten deals or ten thousand: the same few queries (no query per deal or per stay)."""
+    """Ten deals or ten thousand: the same few queries (no query per deal or per stay). Velocity:
+    the branches, the stays, the deals, their won stays (a fifth, the won history rows, only
+    for deals imported as won); stalled: the branches, the stages, the overdue stays, the
+    deals' details."""
     with clock.frozen_at(at(jan(20))):
         for i in range(4):
             walker.create(name=f"more {i}")
     with clock.frozen_at(at(NOW)):
         velocity(org["manager"], playbook)  # warm the per-process stage cache
-        with django_assert_max_num_queries(3):
+        with django_assert_max_num_queries(4):
             velocity(org["manager"], playbook)
-        with django_assert_max_num_queries(3):
+        with django_assert_max_num_queries(4):
             data = stalled(org["manager"], playbook)
     assert len(data["deals"]) == 1
 
@@ -420,3 +423,30 @@ def test_velocity_figures_are_sane(walker, org, playbook, plan):
             assert figures["median_days"] is None and figures["p80_days"] is None
         else:
             assert figures["median_days"] <= figures["p80_days"]
+
+
+def test_cycle_to_won_of_a_deal_without_a_won_stay(history, org, playbook, tmp_path: Path):
+    """A won deal with no stay that ended in a win (a history that begins won leaves none): its
+    first won history row is its won moment. Beside the hand-worked A (40 days), the imported
+    deal counts the days from its creation to its closing (20)."""
+    from loudou.analytics.models import OpportunityStay, StayOutcome
+    from tests.interop.crm_files import run_import
+
+    (tmp_path / "opportunities.csv").write_text(
+        "id,name,account,owner,stage,status,amount,currency,close_date,created_at,closed_at\n"
+        "X-1,imported,华北电力集团,seller,closed,won,1000,CNY,2026-02-01,"
+        "2026-01-05 10:00,2026-01-25 10:00\n",
+        encoding="utf-8",
+    )
+    with clock.frozen_at(at(NOW)):
+        report = run_import("native", str(tmp_path))
+        assert report["created"]["opportunities"] == 1, report
+        imported = history["A"].__class__.objects.get(name="imported")
+        won_stay = OpportunityStay.objects.filter(opportunity=imported, outcome=StayOutcome.WON)
+        assert won_stay.count() == 1
+        both = velocity(org["manager"], playbook)["cycle_to_won"]
+        won_stay.delete()  # the state of a deal whose history begins won
+        without = velocity(org["manager"], playbook)["cycle_to_won"]
+    # 40 and 20 days: median 30, p80 at rank 0.8 → 20 + 0.8 × 20 = 36.
+    assert (both["completed"], both["median_days"], both["p80_days"]) == (2, 30.0, 36.0)
+    assert without == both

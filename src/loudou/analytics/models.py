@@ -50,6 +50,13 @@ class OpportunityStay(models.Model):
         indexes = [
             models.Index(fields=["opportunity", "entered_at"]),
             models.Index(fields=["stage", "exited_at"]),
+            # The open stays by stage and entry, covering: the stalled deals are one range per
+            # stage ("entered before now minus the threshold"), read from the index alone.
+            models.Index(
+                fields=["stage", "entered_at", "opportunity"],
+                condition=models.Q(exited_at__isnull=True),
+                name="stay_open_by_stage",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

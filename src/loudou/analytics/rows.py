@@ -24,11 +24,16 @@ Values come back as:
 - texts, when asked for as `Text("status")` (a text column that may not be NULL): bytes (numpy
   `S`, UTF-8), one per row; a value may not contain a comma (the read fails rather than
   misalign). Comparing a status in numpy costs less than coding it in SQL;
+- labels, when asked for as `Label("name")` (any text column, through relations too, such as
+  `Label("account__name")`): Python strings in an object array, None for NULL. They are what a
+  list shows (a deal's name, its account's), so they may hold any character: joined with the
+  unit separator (U+001F) and split by Python, or, when a value holds that character, read again
+  with every label in hex;
 - datetimes: datetime64[us], UTC, exact to the microsecond, NaT for NULL. SQLite keeps an aware
   datetime as its UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]', which numpy parses as it is; computing
   the epoch in SQLite 3.40 (`strftime('%s', …)` plus the microseconds from `substr`) cost more than
-  the whole read. PostgreSQL gives `date_part('epoch', col)`, the float of the exact microseconds
-  divided by 10⁶ printed to the last bit, from which numpy recovers the microseconds exactly.
+  the whole read. PostgreSQL gives the microseconds since the epoch as an integer (`_PG_MICROS`):
+  numpy reads integers ten times faster than the floats of `date_part('epoch', …)`.
 
 The rows come in no particular order (the queryset's ordering is dropped: sort in numpy if needed).
 Integer, amount and text columns must not be NULL. One aggregated text may not exceed the
@@ -43,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import BigIntegerField, ExpressionWrapper, F
+from django.db.models import BigIntegerField, CharField, ExpressionWrapper, F, TextField
 from django.db.models.expressions import RawSQL
 
 from loudou.org.access import managed_branch_ids
@@ -64,8 +69,6 @@ _INTEGER_TYPES = {
 }
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
-# The int64 that numpy reads as NaT.
-_NAT = np.iinfo(np.int64).min
 
 
 class Text(F):
@@ -73,12 +76,21 @@ class Text(F):
     docstring)."""
 
 
-def _kind(field: Any, nullable: bool, text: bool) -> str:
-    """'int', 'cents', 'date', 'text' or 'moment' for the output field of a selected column
-    (`text`: asked for as `Text`)."""
+class Label(F):
+    """A text column for `columns()` read as Python strings (None for NULL): see the module
+    docstring."""
+
+
+def _kind(field: Any, nullable: bool, text: bool, label: bool = False) -> str:
+    """'int', 'cents', 'date', 'text', 'label' or 'moment' for the output field of a selected
+    column (`text`: asked for as `Text`; `label`: as `Label`)."""
     if field.is_relation and field.target_field is not None:
         field = field.target_field
     kind = field.get_internal_type()
+    if label:
+        if not isinstance(field, CharField | TextField):
+            raise TypeError(f"columns() reads labels from text columns, not a {kind}")
+        return "label"
     if text:
         if kind not in ("CharField", "TextField") or nullable:
             raise TypeError(f"columns() reads texts that may not be NULL, not a {kind}")
@@ -94,18 +106,26 @@ def _kind(field: Any, nullable: bool, text: bool) -> str:
     raise TypeError(f"columns() reads integers, amounts, dates and datetimes, not a {kind}")
 
 
-def _aggregate(vendor: str, column: str, kind: str, nullable: bool, exact: bool) -> list[str]:
+def _aggregate(
+    vendor: str, column: str, kind: str, nullable: bool, exact: bool, hexed: bool = False
+) -> list[str]:
     """SQL aggregating one column of the wrapped query into comma-separated texts: one, or for a
-    datetime or date that may be NULL on SQLite, two (the values that are not NULL, and which
-    are). `exact`: amounts in cents computed in SQL (see the module docstring)."""
+    datetime or date that may be NULL, two (the values, and which are NULL). `exact`: amounts in cents computed in SQL (see the module docstring). A label is
+    always two texts, its values (joined with U+001F, or `hexed`, in hex joined with commas) and
+    which are NULL: a label through a relation may be NULL whatever its column says."""
+    if kind == "label":
+        return _label_aggregates(vendor, column, hexed)
     if vendor == "postgresql":
-        if kind == "moment":
-            # date_part (float8) rather than EXTRACT (numeric): half the time. Its float is the
-            # exact microseconds / 10⁶ correctly rounded, printed to the last bit; `_micros`
-            # recovers the microseconds exactly.
-            return [f"string_agg(COALESCE(date_part('epoch', {column})::text, 'NaN'), ',')"]
-        if kind == "date":
-            return [f"string_agg(COALESCE(({column} - DATE '1970-01-01')::text, 'NaN'), ',')"]
+        if kind in ("moment", "date"):
+            value = _PG_MICROS if kind == "moment" else "({c} - DATE '1970-01-01')"
+            value = value.format(c=column)
+            if not nullable:
+                return [f"string_agg({value}::text, ',')"]
+            # NULL as 0, and a second text saying which rows are NULL (as on SQLite).
+            return [
+                f"string_agg(COALESCE({value}, 0)::text, ',')",
+                f"string_agg(({column} IS NULL)::int::text, '')",
+            ]
         if kind == "cents":
             return [f"string_agg(ROUND({column} * 100)::bigint::text, ',')"]
         return [f"string_agg({column}::text, ',')"]
@@ -121,8 +141,40 @@ def _aggregate(vendor: str, column: str, kind: str, nullable: bool, exact: bool)
     raise NotImplementedError(f"columns() supports SQLite and PostgreSQL, not {vendor}")
 
 
+def _label_aggregates(vendor: str, column: str, hexed: bool) -> list[str]:
+    """The two aggregates of a label column (see `_aggregate`)."""
+    if vendor == "postgresql":
+        value = f"COALESCE({column}, '')"
+        if hexed:
+            values = f"string_agg(encode(convert_to({value}, 'UTF8'), 'hex'), ',')"
+        else:
+            values = f"string_agg({value}, chr(31))"
+        return [values, f"string_agg(CASE WHEN {column} IS NULL THEN '1' ELSE '0' END, '')"]
+    if vendor == "sqlite":
+        value = f"COALESCE({column}, '')"
+        values = f"group_concat(hex({value}))" if hexed else f"group_concat({value}, char(31))"
+        return [values, f"group_concat({column} IS NULL, '')"]
+    raise NotImplementedError(f"columns() supports SQLite and PostgreSQL, not {vendor}")
+
+
+#: PostgreSQL: a timestamp's exact microseconds since the epoch. `date_part` (float8) takes half
+#: the time of `EXTRACT` (numeric); its float is the microseconds / 10⁶ correctly rounded, and
+#: that times 10⁶ lies within 0.48 µs of the microseconds while they are under 2³¹ × 10⁶ in size
+#: (1902 to 2038), so rounding gives them back. Outside that range, the exact numeric.
+_PG_MICROS = (
+    "CASE WHEN {c} > TIMESTAMPTZ '1902-01-01 00:00:00+00' "
+    "AND {c} < TIMESTAMPTZ '2038-01-01 00:00:00+00' "
+    "THEN (date_part('epoch', {c}) * 1000000)::bigint "
+    "ELSE (EXTRACT(epoch FROM {c}) * 1000000)::bigint END"
+)
+
+
 class _Inexact(Exception):
     """Amounts that numpy cannot turn into cents exactly (see `_sqlite_cents`)."""
+
+
+class _Misaligned(Exception):
+    """A label holding the unit separator: the labels must be read again in hex."""
 
 
 #: Below this, an amount with two decimals read as a float gives its cents exactly: its cents
@@ -136,13 +188,18 @@ _EMPTY = {
     "moment": "datetime64[us]",
     "date": "datetime64[D]",
     "text": "S1",
+    "label": object,
 }
 
 
-def _parse(texts: list[str | None], kind: str, vendor: str, size: int) -> npt.NDArray[Any]:
+def _parse(
+    texts: list[str | None], kind: str, vendor: str, size: int, hexed: bool = False
+) -> npt.NDArray[Any]:
     """The array in a column's aggregated texts (see `_aggregate`; None: no value)."""
     if not size:
         return np.empty(0, _EMPTY[kind])
+    if kind == "label":
+        return _parse_labels(texts[0] or "", texts[1] or "", size, hexed)
     text = texts[0] or ""
     values: npt.NDArray[Any]
     unit = "D" if kind == "date" else "us"
@@ -159,12 +216,12 @@ def _parse(texts: list[str | None], kind: str, vendor: str, size: int) -> npt.ND
     elif kind == "text":
         values = _parse_texts(text, size)
     elif vendor == "postgresql":
-        values = np.fromstring(text, dtype=np.float64, sep=",")
-        if kind == "date":
-            days = np.where(np.isnan(values), _NAT, values).astype(np.int64)
-            values = days.view("datetime64[D]")
-        else:
-            values = _micros(values)
+        values = np.fromstring(text, dtype=np.int64, sep=",").view(f"datetime64[{unit}]")
+        if len(texts) == 2 and values.size == size:
+            missing = np.frombuffer((texts[1] or "").encode("ascii"), dtype=np.uint8) == ord("1")
+            if missing.size != size:
+                raise ValueError(f"read {missing.size} NULL flags of {size} from the database")
+            values[missing] = np.datetime64("NaT")
     elif len(texts) == 2:
         missing = np.frombuffer((texts[1] or "").encode("ascii"), dtype=np.uint8) == ord("1")
         if missing.size != size:
@@ -178,28 +235,6 @@ def _parse(texts: list[str | None], kind: str, vendor: str, size: int) -> npt.ND
     if values.size != size:  # a value numpy could not read, or a NULL: fail, never misalign
         raise ValueError(f"read {values.size} values of {size} from the database")
     return values
-
-
-def _micros(seconds: npt.NDArray[np.float64]) -> Moments:
-    """Epoch seconds as PostgreSQL's `date_part` computes them (float8 of the exact microseconds,
-    divided by 10⁶ and correctly rounded; NaN for NULL) back to the exact microseconds.
-
-    `round(seconds × 10⁶)` is within a microsecond or two of the truth; of the candidates around
-    it, the one whose own division gives back the same float is it (below 2³³ s, the year 2242,
-    no two microseconds share a float)."""
-    missing = np.isnan(seconds)
-    seconds = np.where(missing, 0.0, seconds)
-    guess = np.rint(seconds * 1e6).astype(np.int64)
-    micros = np.full(seconds.size, _NAT, np.int64)
-    found = missing.copy()
-    for step in (0, -1, 1, -2, 2):
-        candidate = guess + step
-        hit = ~found & (candidate / 1e6 == seconds)
-        micros[hit] = candidate[hit]
-        found |= hit
-    if not found.all():
-        raise ValueError("a datetime from the database has no exact microsecond")
-    return micros.view("datetime64[us]")
 
 
 def _parse_sqlite_moments(text: str, size: int, unit: str = "us") -> npt.NDArray[np.datetime64]:
@@ -251,42 +286,78 @@ def _parse_texts(text: str, size: int) -> npt.NDArray[np.bytes_]:
     return cells.view(f"S{width}").ravel()
 
 
+def _parse_labels(text: str, missing: str, size: int, hexed: bool) -> npt.NDArray[Any]:
+    """Labels as an object array of strings (None where `missing` says '1')."""
+    if hexed:
+        values: list[str | None] = [bytes.fromhex(h).decode() for h in text.split(",")]
+    else:
+        values = list(text.split("\x1f"))
+        if len(values) != size:
+            raise _Misaligned
+    if len(values) != size or len(missing) != size:
+        raise ValueError(f"read {len(values)} labels of {size} from the database")
+    labels = np.empty(size, object)
+    labels[:] = values
+    if "1" in missing:
+        labels[np.frombuffer(missing.encode("ascii"), np.uint8) == ord("1")] = None
+    return labels
+
+
 def columns(qs: Any, *fields: Any) -> list[npt.NDArray[Any]]:
     """One numpy array per field of `qs` (names as in `values_list`, or expressions), from one
     aggregate query; see the module docstring for the types. An empty queryset (`.none()`, an
-    anonymous user's) gives empty arrays without a query."""
-    try:
-        return _columns(qs, fields, exact=False)
-    except _Inexact:
-        return _columns(qs, fields, exact=True)
+    anonymous user's) gives empty arrays without a query.
+
+    `qs` may also be a list of querysets of one model: their rows together (`UNION ALL`), for
+    reads that are one index range each, which SQLite answers from the index alone where an OR
+    of the ranges would fetch every row from the table."""
+    querysets = list(qs) if isinstance(qs, list | tuple) else [qs]
+    exact = hexed = False
+    while True:
+        try:
+            return _columns(querysets, fields, exact=exact, hexed=hexed)
+        except _Inexact:
+            exact = True
+        except _Misaligned:
+            hexed = True
 
 
-def _columns(qs: Any, fields: tuple[Any, ...], *, exact: bool) -> list[npt.NDArray[Any]]:
-    """`columns()`, with amounts read as they are stored or (`exact`) as cents computed in SQL."""
+def _columns(
+    querysets: list[Any], fields: tuple[Any, ...], *, exact: bool, hexed: bool = False
+) -> list[npt.NDArray[Any]]:
+    """`columns()`, with amounts read as they are stored or (`exact`) as cents computed in SQL,
+    and labels joined by U+001F or (`hexed`) in hex."""
     aliases = [f"col{i}_" for i in range(len(fields))]
-    qs = qs.order_by().annotate(
-        **{
-            alias: F(f) if isinstance(f, str) else f
-            for alias, f in zip(aliases, fields, strict=True)
-        }
-    )
-    selected = [qs.query.annotations[alias] for alias in aliases]
+    annotations = {
+        alias: F(f) if isinstance(f, str) else f for alias, f in zip(aliases, fields, strict=True)
+    }
+    annotated = [qs.order_by().annotate(**annotations) for qs in querysets]
+    selected = [annotated[0].query.annotations[alias] for alias in aliases]
     # A plain column says whether it may be NULL; any other expression may be.
     nullable = [getattr(getattr(e, "target", None), "null", True) for e in selected]
     kinds = [
-        _kind(expression.output_field, null, isinstance(field, Text))
+        _kind(expression.output_field, null, isinstance(field, Text), isinstance(field, Label))
         for expression, null, field in zip(selected, nullable, fields, strict=True)
     ]
-    qs = qs.values_list(*aliases)
-    connection = connections[qs.db]
+    using = annotated[0].db
+    connection = connections[using]
     vendor = connection.vendor
-    try:
-        inner, params = qs.query.get_compiler(using=qs.db).as_sql()
-    except EmptyResultSet:
+    arms, params = [], []
+    for qs in annotated:
+        try:
+            sql, more = qs.values_list(*aliases).query.get_compiler(using=using).as_sql()
+        except EmptyResultSet:
+            continue  # a queryset that can hold no row: `.none()`, an anonymous user's
+        arms.append(sql)
+        params.extend(more)
+    if not arms:
         return [_parse([], kind, vendor, 0) for kind in kinds]
+    inner = arms[0]
+    if len(arms) > 1:
+        inner = " UNION ALL ".join(f"SELECT * FROM ({sql}) arm_" for sql in arms)
     quote = connection.ops.quote_name
     aggregates = [
-        _aggregate(vendor, f"rows_.{quote(alias)}", kind, null, exact)
+        _aggregate(vendor, f"rows_.{quote(alias)}", kind, null, exact, hexed)
         for alias, kind, null in zip(aliases, kinds, nullable, strict=True)
     ]
     sql = ", ".join(part for parts in aggregates for part in parts)
@@ -297,7 +368,7 @@ def _columns(qs: Any, fields: tuple[Any, ...], *, exact: bool) -> list[npt.NDArr
     kinds = ["int" if k == "cents" and (exact or vendor != "sqlite") else k for k in kinds]
     arrays = []
     for kind, parts in zip(kinds, aggregates, strict=True):
-        arrays.append(_parse(texts[: len(parts)], kind, vendor, size))
+        arrays.append(_parse(texts[: len(parts)], kind, vendor, size, hexed))
         texts = texts[len(parts) :]
     return arrays
 

@@ -16,14 +16,10 @@ import numpy as np
 import numpy.typing as npt
 from django.db.models import (
     Case,
-    DateTimeField,
     IntegerField,
-    OuterRef,
-    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
 
 from loudou.analytics import rows
 from loudou.analytics.models import OpportunityStay, StayOutcome
@@ -32,7 +28,7 @@ from loudou.analytics.selectors import day_start, end_of_day
 from loudou.core import clock
 from loudou.core.i18n import localized
 from loudou.pipeline.models import Opportunity, OpportunityHistory, Status
-from loudou.playbooks.models import Playbook, StageKind
+from loudou.playbooks.models import Playbook, Stage, StageKind
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -177,7 +173,7 @@ def velocity(
     return {
         "playbook": playbook.key,
         "stages": stages,
-        "cycle_to_won": _cycle_to_won(opportunities, now, created),
+        "cycle_to_won": _cycle_to_won(scope, opportunities, now, created),
     }
 
 
@@ -188,35 +184,71 @@ _IS_OPEN = Case(
 
 
 def _cycle_to_won(
-    opportunities: Any, now: np.datetime64, created: dict[str, Any]
+    scope: Scope, opportunities: Any, now: np.datetime64, created: dict[str, Any]
 ) -> dict[str, Any]:
-    won_stay = OpportunityStay.objects.filter(
-        opportunity=OuterRef("pk"), outcome=StayOutcome.WON
-    ).order_by("-exited_at")
-    # A deal imported as already won has no open stay; its first won history row is the moment.
-    won_row = OpportunityHistory.objects.filter(
-        opportunity=OuterRef("pk"), status=Status.WON
-    ).order_by("valid_from")
-    # Only won deals have a won moment: the CASE spares the open ones both lookups.
-    deals = opportunities.filter(status__in=[Status.WON, Status.OPEN], **created).annotate(
-        won_at=Case(
-            When(
-                status=Status.WON,
-                then=Coalesce(
-                    Subquery(won_stay.values("exited_at")[:1]),
-                    Subquery(won_row.values("valid_from")[:1]),
-                ),
-            ),
-            default=Value(None),
-            output_field=DateTimeField(),
-        )
-    )
-    is_open, created_at, won_at = rows.columns(deals, _IS_OPEN, "created_at", "won_at")
+    """Days from creation to won of the won deals in `scope` (created in `created`'s range), and
+    the open ones' ages as censored observations (`opportunities`: `scope.opportunities()`).
+
+    A won deal's moment is the end of its latest stay that ended in a win; a deal imported as
+    already won has no such stay, and its first won history row is the moment. Both are read in
+    bulk and matched to the deals in numpy: a lookup per won deal (two correlated subqueries)
+    took most of the time at a million deals."""
+    deals = opportunities
+    if rows.whole_playbook(scope):
+        # The playbook's versions as a subquery: SQLite then walks the (playbook, status) index
+        # instead of the status index across every playbook (half the time at a million deals).
+        versions = Playbook.objects.filter(key=scope.playbook.key).values("pk")
+        deals = Opportunity.objects.filter(playbook__in=versions)
+    deals = deals.filter(status__in=[Status.WON, Status.OPEN], **created)
+    ids, is_open, created_at = rows.columns(deals, "pk", _IS_OPEN, "created_at")
     is_open = is_open.astype(bool)
+    order = np.argsort(ids, kind="stable")
+    ids, is_open, created_at = ids[order], is_open[order], created_at[order]
+    won_at = np.full(ids.size, np.datetime64("NaT"), "datetime64[us]")
+    won_stays = OpportunityStay.objects.filter(outcome=StayOutcome.WON, exited_at__isnull=False)
+    if not rows.whole_playbook(scope):
+        won_stays = won_stays.filter(opportunity__in=deals.filter(status=Status.WON).values("pk"))
+    _latest(won_at, ids, ~is_open, *rows.columns(won_stays, "opportunity_id", "exited_at"))
+    missing = ~is_open & np.isnat(won_at)
+    if missing.any():
+        won_rows = OpportunityHistory.objects.filter(
+            opportunity__in=rows.id_set(ids[missing].tolist(), deals.db), status=Status.WON
+        )
+        deal_ids, moments = rows.columns(won_rows, "opportunity_id", "valid_from")
+        # The earliest: the latest of the moments negated, in whole microseconds.
+        earliest = np.full(ids.size, np.datetime64("NaT"), "datetime64[us]")
+        _latest(earliest, ids, missing, deal_ids, moments, first=True)
+        won_at[missing] = earliest[missing]
     won = ~is_open & ~np.isnat(won_at)
     ages = rows.days_between(created_at[is_open], now)
     cycles = rows.days_between(created_at[won], won_at[won])
     return {"completed": int(cycles.size), **_summary(cycles, ages)}
+
+
+def _latest(
+    into: rows.Moments,
+    ids: npt.NDArray[np.int64],
+    wanted: npt.NDArray[np.bool_],
+    deal_ids: npt.NDArray[np.int64],
+    moments: rows.Moments,
+    *,
+    first: bool = False,
+) -> None:
+    """Set `into[i]` to the latest (`first`: the earliest) of the `moments` of deal `ids[i]` (ids
+    sorted), for the deals `wanted`; the others, and deals without a moment, are left alone."""
+    micros = moments.astype("datetime64[us]").view(np.int64)
+    at = np.searchsorted(ids, deal_ids)
+    found = at < ids.size
+    found[found] = ids[at[found]] == deal_ids[found]
+    found[found] = wanted[at[found]]
+    at, micros = at[found], micros[found]
+    if not at.size:
+        return
+    best = np.full(ids.size, np.iinfo(np.int64).max if first else np.iinfo(np.int64).min)
+    (np.minimum if first else np.maximum).at(best, at, micros)
+    hit = np.zeros(ids.size, bool)
+    hit[at] = True
+    into[hit] = best[hit].view("datetime64[us]")
 
 
 def stalled(
@@ -233,7 +265,8 @@ def stalled(
     deals but never changes a threshold). A stage with neither stalls no one. Sorted by days over
     the threshold, most overdue first.
 
-    The open stays are read as numbers; only the deals found stalled are then read in full."""
+    Only the open stays that began before their stage's threshold are read (an index of the open
+    stays by stage and entry: `stay_open_by_stage`), then the deals found stalled, in full."""
     now = rows.moment(clock.now())
     scope = Scope(
         actor=user,
@@ -243,81 +276,67 @@ def stalled(
         industry_id=industry_id,
     )
     names = {s.key: localized(s, "name") for s in _open_stages(playbook)}
-    open_deals = scope.opportunities().filter(status=Status.OPEN)
-    open_stays = OpportunityStay.objects.filter(exited_at__isnull=True)
-    if rows.whole_playbook(scope):
-        # Every open deal of the playbook: the open stays by one scan, kept to those deals here,
-        # took half the time of the `IN (deals)` lookups.
-        (open_ids,) = rows.columns(open_deals, "pk")
-        deal_ids, stage_ids, entered = rows.columns(
-            open_stays, "opportunity_id", "stage_id", "entered_at"
-        )
-        mine = np.isin(deal_ids, open_ids)
-    else:
-        deal_ids, stage_ids, entered = rows.columns(
-            open_stays.filter(opportunity__in=open_deals.values("pk")),
-            "opportunity_id",
-            "stage_id",
-            "entered_at",
-        )
-        mine = np.ones(deal_ids.size, bool)
-    stages_of = rows.stages_by_id(playbook, stage_ids)
-    in_open_stage = [pk for pk, stage in stages_of.items() if stage.kind == StageKind.OPEN]
-    mine &= np.isin(stage_ids, in_open_stage)
-    deal_ids, stage_ids, entered = deal_ids[mine], stage_ids[mine], entered[mine]
-    present = set(np.unique(stage_ids).tolist())
-    stages = {pk: (stage.key, stage.max_days) for pk, stage in stages_of.items() if pk in present}
-    needs_p80 = {key for key, max_days in stages.values() if max_days is None}
+    # The open stages of every version of the playbook: a deal on an older version still counts.
+    stages = list(
+        Stage.objects.filter(playbook__key=playbook.key, kind=StageKind.OPEN).order_by("pk")
+    )
+    needs_p80 = {stage.key for stage in stages if stage.max_days is None}
     p80 = stage_p80(user, playbook, needs_p80) if needs_p80 else {}
     thresholds: dict[int, tuple[float, str]] = {}
-    for pk, (key, max_days) in stages.items():
-        if max_days is not None:
-            thresholds[pk] = (float(max_days), "max_days")
-        elif (historical := p80.get(key)) is not None:
-            thresholds[pk] = (historical, "p80")
-    limit = np.full(stage_ids.size, np.inf)  # a stage with no threshold stalls no one
-    for pk, (threshold, _) in thresholds.items():
-        limit[stage_ids == pk] = threshold
+    for stage in stages:
+        if stage.max_days is not None:
+            thresholds[stage.pk] = (float(stage.max_days), "max_days")
+        elif (historical := p80.get(stage.key)) is not None:
+            thresholds[stage.pk] = (historical, "p80")
+    deal_ids, stage_ids, entered = _overdue_stays(scope, thresholds, now)
+    limit = np.array([thresholds[pk][0] for pk in stage_ids.tolist()], np.float64)
     days = rows.days_between(entered, now)
-    over = days > limit
+    over = days > limit  # the exact test; the read kept a second more, never less
     deal_ids, stage_ids, days, limit = deal_ids[over], stage_ids[over], days[over], limit[over]
     order = np.lexsort((deal_ids, -(days - limit)))  # most overdue first, then by id
-    details = _deal_details(deal_ids.tolist())
+    deal_ids, stage_ids, days, limit = deal_ids[order], stage_ids[order], days[order], limit[order]
+    # Closed deals and deals outside the scope's playbook drop out here.
+    shown, details = _deal_details(deal_ids, {stage.playbook_id for stage in stages})
+    deal_ids, stage_ids, days, limit = deal_ids[shown], stage_ids[shown], days[shown], limit[shown]
     # Per stage: its key, its name and its threshold (rounded once).
-    shown = {
-        pk: (key, names.get(key, key), round(threshold, 1), source)
-        for pk, (threshold, source) in thresholds.items()
-        for key in [stages[pk][0]]
+    stage_of = {
+        stage.pk: (stage.key, names.get(stage.key, stage.key), round(threshold, 1), source)
+        for stage in stages
+        if stage.pk in thresholds
+        for threshold, source in [thresholds[stage.pk]]
     }
-    found = []
-    for pk, stage_id, in_stage, threshold in zip(
-        deal_ids[order].tolist(),
-        stage_ids[order].tolist(),
-        days[order].tolist(),
-        limit[order].tolist(),
-        strict=True,
-    ):
-        if pk not in details:
-            continue  # deleted since its stay was read
-        key, stage_name, threshold_days, source = shown[stage_id]
-        name, account, owner, amount, currency, close = details[pk]
-        found.append(
-            {
-                "id": pk,
-                "name": name,
-                "account": account,
-                "owner": owner,
-                "stage": key,
-                "stage_name": stage_name,
-                "days_in_stage": round(in_stage, 1),
-                "threshold_days": threshold_days,
-                "threshold_source": source,
-                "days_over": round(in_stage - threshold, 1),
-                "amount": str(amount),
-                "currency": currency,
-                "close_date": close.isoformat(),
-            }
+    found = [
+        {
+            "id": pk,
+            "name": name,
+            "account": account,
+            "owner": owner,
+            "stage": key,
+            "stage_name": stage_name,
+            "days_in_stage": round(in_stage, 1),
+            "threshold_days": threshold_days,
+            "threshold_source": source,
+            "days_over": round(in_stage - threshold, 1),
+            "amount": amount,
+            "currency": currency,
+            "close_date": close,
+        }
+        for pk, (key, stage_name, threshold_days, source), in_stage, threshold, (
+            name,
+            account,
+            owner,
+            amount,
+            currency,
+            close,
+        ) in zip(
+            deal_ids.tolist(),
+            map(stage_of.__getitem__, stage_ids.tolist()),
+            days.tolist(),
+            limit.tolist(),
+            details,
+            strict=True,
         )
+    ]
     return {
         "playbook": playbook.key,
         "as_of": clock.today().isoformat(),
@@ -325,16 +344,64 @@ def stalled(
     }
 
 
-def _deal_details(ids: list[int]) -> dict[int, tuple[Any, ...]]:
-    """(name, account name, owner's user name, amount, currency, close date) of each deal."""
-    deals = (
-        Opportunity.objects.filter(pk__in=rows.id_set(ids))
-        .order_by()
-        .values_list(
-            "pk", "name", "account__name", "owner__username", "amount", "currency", "close_date"
+def _overdue_stays(
+    scope: Scope, thresholds: dict[int, tuple[float, str]], now: np.datetime64
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], rows.Moments]:
+    """(deal, stage, entered) of the open stays in the stages of `thresholds` that began more
+    than the stage's threshold in days before `now`, plus a second: a superset of the stalled
+    stays, which the caller tests exactly. One index range per stage (`UNION ALL`: SQLite reads
+    each from the index alone, where an OR of ranges fetched every row from the table)."""
+    if not thresholds:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, "datetime64[us]")
+    open_stays = OpportunityStay.objects.filter(exited_at__isnull=True)
+    if not rows.whole_playbook(scope):
+        open_deals = scope.opportunities().filter(status=Status.OPEN)
+        open_stays = open_stays.filter(opportunity__in=open_deals.values("pk"))
+    arms = [
+        open_stays.filter(
+            stage_id=pk, entered_at__lt=rows.to_datetime(now) - dt.timedelta(days=days, seconds=-1)
         )
+        for pk, (days, _) in thresholds.items()
+    ]
+    return rows.columns(arms, "opportunity_id", "stage_id", "entered_at")
+
+
+def _deal_details(
+    ids: npt.NDArray[np.int64], versions: set[int]
+) -> tuple[npt.NDArray[np.bool_], list[tuple[Any, ...]]]:
+    """Which deals of `ids` are open and on a playbook of `versions`, and for those, in the order
+    of `ids`: (name, account name, owner's user name, amount, currency, close date), the amount
+    and the date as the JSON shows them. The ids come from stays already kept to the scope's
+    deals (`_overdue_stays`); the status and the playbook are checked here in numpy, since a
+    filter on them would have SQLite walk their index over every open deal instead of looking
+    up the ids."""
+    deals = Opportunity.objects.filter(pk__in=rows.id_set(ids.tolist()))
+    pks, status, playbook_ids, name, account, owner, cents, currency, close = rows.columns(
+        deals,
+        "pk",
+        rows.Text("status"),
+        "playbook_id",
+        rows.Label("name"),
+        rows.Label("account__name"),
+        rows.Label("owner__username"),
+        "amount",
+        rows.Text("currency"),
+        "close_date",
     )
-    return {pk: tuple(rest) for pk, *rest in deals}
+    wanted = (status == Status.OPEN.encode()) & np.isin(playbook_ids, list(versions))
+    by_id = np.argsort(pks)
+    at = by_id[np.minimum(np.searchsorted(pks, ids, sorter=by_id), max(pks.size - 1, 0))]
+    shown = np.zeros(ids.size, bool)
+    if pks.size:
+        shown = (pks[at] == ids) & wanted[at]
+    at = at[shown]
+    amounts = [
+        f"{'-' if c < 0 else ''}{abs(c) // 100}.{abs(c) % 100:02d}" for c in cents[at].tolist()
+    ]
+    currencies = [code.decode() for code in currency[at].tolist()]
+    closes = np.datetime_as_string(close[at], unit="D").tolist()
+    details = list(zip(name[at], account[at], owner[at], amounts, currencies, closes, strict=True))
+    return shown, details
 
 
 def stage_p80(user: Any, playbook: Playbook, keys: Iterable[str]) -> dict[str, float | None]:
