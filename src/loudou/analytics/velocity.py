@@ -350,20 +350,27 @@ def _overdue_stays(
     """(deal, stage, entered) of the open stays in the stages of `thresholds` that began more
     than the stage's threshold in days before `now`, plus a second: a superset of the stalled
     stays, which the caller tests exactly. One index range per stage (`UNION ALL`: SQLite reads
-    each from the index alone, where an OR of ranges fetched every row from the table)."""
+    each from the index alone, where an OR of ranges fetched every row from the table). For a
+    narrower scope, its open deals are read apart and matched in numpy: inside the ranges their
+    `IN` made SQLite run the scope's query once per stay (four times the whole read for a
+    seller at a million deals)."""
     if not thresholds:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, "datetime64[us]")
-    open_stays = OpportunityStay.objects.filter(exited_at__isnull=True)
-    if not rows.whole_playbook(scope):
-        open_deals = scope.opportunities().filter(status=Status.OPEN)
-        open_stays = open_stays.filter(opportunity__in=open_deals.values("pk"))
+    moment = rows.to_datetime(now)
     arms = [
-        open_stays.filter(
-            stage_id=pk, entered_at__lt=rows.to_datetime(now) - dt.timedelta(days=days, seconds=-1)
+        OpportunityStay.objects.filter(
+            exited_at__isnull=True,
+            stage_id=pk,
+            entered_at__lt=moment - dt.timedelta(days=days, seconds=-1),
         )
         for pk, (days, _) in thresholds.items()
     ]
-    return rows.columns(arms, "opportunity_id", "stage_id", "entered_at")
+    deal_ids, stage_ids, entered = rows.columns(arms, "opportunity_id", "stage_id", "entered_at")
+    if not rows.whole_playbook(scope):
+        (mine,) = rows.columns(scope.opportunities().filter(status=Status.OPEN), "pk")
+        keep = np.isin(deal_ids, mine)
+        deal_ids, stage_ids, entered = deal_ids[keep], stage_ids[keep], entered[keep]
+    return deal_ids, stage_ids, entered
 
 
 def _deal_details(
