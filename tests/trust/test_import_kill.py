@@ -32,8 +32,8 @@ from tests.trust.conftest import SELLERS, ScratchDatabase
 DEALS = 1200  # about three seconds of import here, start-up included
 ACCOUNTS = 150
 HISTORY_STEPS = 3
-# Twenty on SQLite; twelve on PostgreSQL, where each kill that lands after the commit costs a
-# DROP and CREATE DATABASE and the run takes longer.
+# Twenty on each database (on PostgreSQL each kill that lands after the commit costs a DROP and
+# CREATE DATABASE, so the test takes about two minutes there).
 KILLS = {"sqlite": 20, "postgresql": 20}
 SEED = 20261127
 STAGES = ["discover", "intent", "project", "recognition", "negotiation"]
