@@ -47,12 +47,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from loudou.analytics.models import OPEN_ENDED
 from loudou.analytics.rows import Text, columns
-from loudou.analytics.selectors import began_by, end_of_day, in_cents, open_now, scoped_spans
+from loudou.analytics.selectors import began_by, cents_sum, end_of_day, open_now, scoped_spans
 from loudou.core.errors import ValidationFailed
 from loudou.pipeline.models import Status
 from loudou.playbooks.models import Playbook
@@ -127,7 +127,7 @@ def pipeline_flow(
         unchanged.filter(open_now()),
         unchanged.filter(valid_to__gt=end_at, valid_to__lt=OPEN_ENDED),
     ):
-        sums = steady.aggregate(deals=Count("*"), cents=Sum(in_cents("amount")))
+        sums = steady.aggregate(deals=Count("*"), cents=cents_sum("amount"))
         for bucket in ("start", "end"):
             count[bucket] += sums["deals"]
             amount[bucket] += sums["cents"] or 0

@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 
 from loudou.analytics.models import OpportunityStay, StayOutcome
 from loudou.analytics.scope import Scope
-from loudou.analytics.selectors import in_cents, open_now, scoped_spans
+from loudou.analytics.selectors import cents_sum, in_cents, open_now, scoped_spans
 from loudou.core.i18n import is_chinese, localized
 from loudou.org.access import branch_subtree_ids, managed_branch_ids
 from loudou.org.models import Branch, Target, TargetScope, User
@@ -218,7 +218,7 @@ def period_weighted(scope: Scope, period: Period) -> tuple[Decimal, Decimal, int
             weighted += Decimal(cents).scaleb(-4)
     else:
         rows = spans.values_list("probability").annotate(
-            deals=Count("*"), cents=Sum(in_cents("amount"))
+            deals=Count("*"), cents=cents_sum("amount")
         )
         for probability, deals, cents in rows:
             weighted += Decimal(cents * probability).scaleb(-4)
