@@ -15,6 +15,7 @@ each with its sheet, row, column, value and reason. Otherwise, in one transactio
 `dry_run` does all of it and rolls back, so its report is exactly what the real run will do."""
 
 import datetime as dt
+import operator
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from loudou.customers.models import Account
 from loudou.interop.models import ExternalId, RememberedMapping
 from loudou.interop.records import Deal, Parsed, Problem
 from loudou.interop.services import NoProgress, Progress
-from loudou.interop.stagemap import LOST, WON, StageMapping, build_mapping
+from loudou.interop.stagemap import LOST, WON, StageMapping, Target, build_mapping
 from loudou.interop.writer import Plan, Step, WriteRefused, write
 from loudou.org.access import manages_branch
 from loudou.org.models import User
@@ -163,7 +164,7 @@ def _plan(
         )
     )
     seen: dict[str, int] = {}
-    stages = _Stages.of(playbook.ordered_stages())
+    stages = _Stages.of(playbook.ordered_stages(), mapping)
     progress.start(_("Checking"), len(parsed.deals))
     for deal in parsed.deals:
         progress.advance()
@@ -181,7 +182,7 @@ def _plan(
         seen[deal.external_id] = deal.row
         if not deal.currency:
             deal.currency = default_currency
-        steps = _steps(deal, mapping, stages, problems, plan)
+        steps = _steps(deal, stages, problems, plan)
         if steps is None:
             continue
         if deal.external_id in ids:
@@ -315,31 +316,45 @@ class _Stages:
     first_open: Stage
     won: Stage | None
     tz: Any  # the time zone of the noon a closing date without a time stands for
+    targets: "_Targets"  # the mapping's target of each source stage name, looked up once
 
     @classmethod
-    def of(cls, stages: list[Stage]) -> "_Stages":
+    def of(cls, stages: list[Stage], mapping: StageMapping) -> "_Stages":
         return cls(
             by_key={s.key: s for s in stages},
             first_open=next(s for s in stages if s.kind == StageKind.OPEN),
             won=next((s for s in stages if s.kind == StageKind.WON), None),
             tz=timezone.get_current_timezone(),
+            targets=_Targets(mapping),
         )
 
 
-def _steps(
-    deal: Deal, mapping: StageMapping, stages: _Stages, problems: list[Problem], plan: Plan
-) -> list[Step] | None:
+class _Targets(dict[str, Target | None]):
+    """`mapping.target(name)` of each source stage name, worked out the first time it is asked
+    (a file names a handful of stages, hundreds of thousands of times)."""
+
+    def __init__(self, mapping: StageMapping) -> None:
+        super().__init__()
+        self.mapping = mapping
+
+    def __missing__(self, name: str) -> Target | None:
+        target = self[name] = self.mapping.target(name)
+        return target
+
+
+def _steps(deal: Deal, stages: _Stages, problems: list[Problem], plan: Plan) -> list[Step] | None:
     """The deal's history in playbook terms, oldest first, ending in its current state; None when
     a stage has no mapping (the mapping's problem names it once) or the history is impossible."""
     by_key, first_open, won_stage = stages.by_key, stages.first_open, stages.won
+    targets = stages.targets
     steps: list[Step] = []
     last_open: Stage | None = None  # the stage a "lost" event leaves the deal in
-    for event in sorted(deal.events, key=lambda e: e.at):
-        target = mapping.target(event.stage)
+    for event in sorted(deal.events, key=_AT):
+        target = targets[event.stage]
         if target is None:
             return None
-        status = event.status or (target.status if target.status in (WON, LOST) else Status.OPEN)
-        if status == Status.WON and won_stage is not None:
+        status = event.status or (target.status if target.status in (WON, LOST) else OPEN)
+        if status == WON_STATUS and won_stage is not None:
             stage = won_stage
         elif target.status == LOST or target.status == WON:
             stage = last_open or first_open
@@ -347,28 +362,28 @@ def _steps(
             stage = by_key[target.stage_key]
         amount = event.amount if event.amount is not None else deal.amount
         steps.append((event.at, stage, status, amount, event.close_date or deal.close_date))
-        if status == Status.OPEN:
+        if status == OPEN:
             last_open = stage
 
     # The current state, from the deal's stage and status columns.
-    current = mapping.target(deal.stage) if deal.stage else None
+    current = targets[deal.stage] if deal.stage else None
     if deal.stage and current is None:
         return None
     named = by_key[current.stage_key] if current is not None and current.status == "open" else None
-    status = deal.status or (current.status if current is not None else Status.OPEN)
-    if status not in (Status.OPEN, Status.WON, Status.LOST):
-        status = Status.OPEN
-    if status == Status.WON and won_stage is not None:
+    status = deal.status or (current.status if current is not None else OPEN)
+    if status not in (OPEN, WON_STATUS, LOST_STATUS):
+        status = OPEN
+    if status == WON_STATUS and won_stage is not None:
         final = won_stage
     else:  # open, or lost in the stage the file names (Pipedrive) or the last one it was in
         final = named or last_open or first_open
 
     start = min([deal.created_at, *(s[0] for s in steps)])
-    if not steps or steps[0][2] != Status.OPEN:
+    if not steps or steps[0][2] != OPEN:
         # A deal closed with no history (Pipedrive, Odoo) was open in the stage the file names
         # (where it was won or lost), not in the playbook's first stage.
-        opening = final if final.kind == StageKind.OPEN else (last_open or named or first_open)
-        steps.insert(0, (start, opening, Status.OPEN, deal.amount, deal.close_date))
+        opening = final if final.kind == OPEN_KIND else (last_open or named or first_open)
+        steps.insert(0, (start, opening, OPEN, deal.amount, deal.close_date))
     elif start < steps[0][0]:
         # The history begins after the deal was created (a history sheet that starts later,
         # Salesforce rows bulk-loaded after CreatedDate): keep the creation date, taking the first
@@ -376,18 +391,22 @@ def _steps(
         # history row and lose when it was created.
         steps[0] = (start, *steps[0][1:])
     end_at = deal.closed_at or steps[-1][0]
-    if status != Status.OPEN and deal.closed_at is None:
+    if status != OPEN and deal.closed_at is None:
         end_at = max(steps[-1][0], _noon(deal.close_date, stages.tz))
-    if steps[-1][1:] != (final, status, deal.amount, deal.close_date):
+    # Stages compared by identity: every Stage here is one of `stages`, one instance per stage
+    # (a tuple comparison called Model.__eq__ for each pair of different stages).
+    last = steps[-1]
+    if not (last[1] is final and last[2:] == (status, deal.amount, deal.close_date)):
         steps.append((max(end_at, steps[-1][0]), final, status, deal.amount, deal.close_date))
 
     # One row per save (Salesforce) repeats unchanged values: keep the rows that change something.
     kept: list[Step] = [steps[0]]
     for step in steps[1:]:
-        if step[1:] == kept[-1][1:]:
+        before = kept[-1]
+        if step[1] is before[1] and step[2:] == before[2:]:
             plan.collapsed += 1
             continue
-        if kept[-1][2] != Status.OPEN:
+        if kept[-1][2] != OPEN:
             problems.append(
                 Problem(
                     deal.sheet,
@@ -406,4 +425,12 @@ def _steps(
 
 
 def _noon(day: dt.date, tz: Any) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time(12, 0)), tz)
+    # What timezone.make_aware(naive noon, tz) gives (it sets tzinfo), without its checks.
+    return dt.datetime.combine(day, _NOON, tzinfo=tz)
+
+
+_NOON = dt.time(12, 0)
+_AT = operator.attrgetter("at")
+# The members _steps compares with, as module globals: reading Status.OPEN goes through the enum
+# class each time, which cost more than the rest of _steps.
+OPEN, WON_STATUS, LOST_STATUS, OPEN_KIND = Status.OPEN, Status.WON, Status.LOST, StageKind.OPEN

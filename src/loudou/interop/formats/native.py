@@ -135,18 +135,10 @@ def parse(
     for sheet in by_kind["contacts"]:
         _read_contacts(parsed, sheet)
     aliases = _aliases(DEAL_COLUMNS)
-
-    def status(r: RowReader, deal: Any) -> None:
-        value = r.text("status").strip().lower()
-        if value not in STATUSES:
-            # The cell as written, not lower-cased, so the user can find it.
-            r.problem("status", r.raw("status"), _("must be open, won or lost"))
-        deal.status = STATUSES.get(value, "")
-
     for sheet in by_kind["opportunities"]:
         found = match_columns(sheet.headers, aliases, columns)
         if require_columns(parsed, sheet, found, aliases, ("name", "account", "stage")):
-            read_deals(parsed, sheet, found, options, extra=status)
+            read_deals(parsed, sheet, found, options, statuses=STATUSES)
     for sheet in by_kind["history"]:
         found = match_columns(sheet.headers, _aliases(HISTORY_COLUMNS))
         events = history_events(parsed, sheet, found, options)
