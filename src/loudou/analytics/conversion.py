@@ -25,26 +25,36 @@ Definitions (DESIGN.md "Definitions the analytics must follow"; docs/analytics-c
 - **overall**: from creation to won: reached = the cohort, advanced = won, lost here = lost at any
   stage, open here = open; the censoring-aware estimate is won vs lost, clocked from creation.
 
-Reads take two queries (the cohort, and its stays), each read as numbers straight from the cursor
-(`rows.columns`: ids, status codes, datetimes as datetime64), then numpy.
+Reads take three queries (the cohort; the largest ids of stages, deals and stays; the cohort's
+stays, in two parts when read on two connections), each one aggregate query whose texts numpy parses, as `rows.columns` does, with aggregates
+of this module's own: a stay's deal and stage come as one integer, times as epoch seconds (on
+SQLite decoded from their texts with lookup tables, an open stay's missing exit as a filler of
+the same width, so no column of NULL flags). Outside a transaction, a large read runs partly in a
+worker thread on a second connection (two thirds of the stays), so that it takes two cores. Then
+numpy.
 """
 
 import datetime as dt
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from django.db.models import Case, IntegerField, Value, When
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from loudou.analytics import rows
 from loudou.analytics.models import OpportunityStay
 from loudou.analytics.scope import narrow
 from loudou.analytics.selectors import day_start
+from loudou.analytics.sqlite_times import NO_EXIT, sqlite_seconds
 from loudou.core import clock
 from loudou.pipeline.models import Opportunity, Status
-from loudou.playbooks.models import Playbook, StageKind
+from loudou.playbooks.models import Playbook, Stage, StageKind
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -63,11 +73,28 @@ def _outcome_cells(
 ) -> tuple[IntArray, IntArray, IntArray, int]:
     """Deals grouped by (distinct duration, outcome): each cell's time rank, outcome and number of
     deals, and the number of distinct durations. The estimator needs nothing else."""
-    t = np.asarray(durations, dtype=np.float64)
-    e = np.asarray(events, dtype=np.int64)
+    t = np.asarray(durations, dtype=np.float64).ravel()
+    e = np.asarray(events, dtype=np.int64).ravel()
+    if e.size and not (e.min() >= 0 and e.max() <= 2):
+        raise ValueError("events are CENSORED, ADVANCE or LOST")
+    rank, n_times = _time_ranks(t)
+    # Counted rather than sorted (as `np.unique` would): the same cells in the same order.
+    per_cell = np.bincount(rank * 3 + e, minlength=3 * n_times)
+    cells = np.flatnonzero(per_cell)
+    return cells // 3, cells % 3, per_cell[cells], n_times
+
+
+def _time_ranks(t: FloatArray) -> tuple[IntArray, int]:
+    """The rank of each duration among the distinct ones, and their number: `np.unique`'s inverse
+    and size. Whole days (the bootstrap's rounded durations) are counted in one pass instead of
+    sorted; ranks depend only on order and ties, so both ways give the same."""
+    if t.size and np.isfinite(t).all() and t.min() >= 0 and t.max() < 4 * t.size + 100_000:
+        days = t.astype(np.int64)
+        if (days == t).all():
+            present = np.bincount(days) > 0
+            return (np.cumsum(present) - 1)[days], int(present.sum())
     times, rank = np.unique(t, return_inverse=True)
-    cells, counts = np.unique(rank.ravel() * 3 + e, return_counts=True)
-    return cells // 3, cells % 3, counts.astype(np.int64), times.size
+    return rank.ravel(), times.size
 
 
 def _incidence(
@@ -186,6 +213,11 @@ _STATUS_CODE = Case(
     default=Value(_OTHER),
     output_field=IntegerField(),
 )
+# Stays are read with their deal and stage as one integer, deal × multiplier + stage (one
+# aggregated column instead of two: each costs SQLite ~0.1 µs a row), when that stays under this.
+_KEY_LIMIT = 2**62
+# Reads spanning at least this many stay ids run on two connections at once (`_run_reads`).
+_PARALLEL_STAYS = 200_000
 
 
 class _Cohort(NamedTuple):
@@ -202,6 +234,69 @@ class _Cohort(NamedTuple):
     exited: FloatArray  # NaN: the stay is still open
 
 
+def _aggregated(qs: Any, fields: dict[str, Any], outer: list[str]) -> tuple[Any, ...] | None:
+    """One aggregate query over the rows of `qs`: `fields` (alias: field name or expression) are
+    selected by the ORM's own SQL, wrapped as `rows_`, and `outer` are the aggregates over them
+    (SQL with `{alias}` for each column). The row of COUNT(*) then the aggregates (texts as bytes
+    on SQLite); None when the
+    queryset can match nothing (`.none()`). As `rows.columns`, but the aggregates are this
+    module's: fewer columns, and times read as the figures need them."""
+    qs = qs.order_by().annotate(
+        **{alias: F(f) if isinstance(f, str) else f for alias, f in fields.items()}
+    )
+    qs = qs.values_list(*fields)
+    connection = connections[qs.db]
+    try:
+        inner, params = qs.query.get_compiler(using=qs.db).as_sql()
+    except EmptyResultSet:
+        return None
+    names = {alias: f"rows_.{connection.ops.quote_name(alias)}" for alias in fields}
+    sql = ", ".join(part.format(**names) for part in outer)
+    with connection.cursor() as cursor:
+        if connection.vendor != "sqlite":
+            cursor.execute(f"SELECT COUNT(*), {sql} FROM ({inner}) rows_", params)
+            return cursor.fetchone()
+        # SQLite's texts as bytes: numpy reads those without decoding and encoding them again.
+        driver = connection.connection
+        text_factory, driver.text_factory = driver.text_factory, bytes
+        try:
+            cursor.execute(f"SELECT COUNT(*), {sql} FROM ({inner}) rows_", params)
+            return cursor.fetchone()
+        finally:
+            driver.text_factory = text_factory
+
+
+def _integers(text: bytes | str | None, size: int) -> IntArray:
+    """Comma-separated integers (C-speed `fromstring`); exactly `size` of them or ValueError."""
+    values = np.fromstring(text, dtype=np.int64, sep=",") if text else np.empty(0, np.int64)
+    if values.size != size:  # a value numpy could not read: fail, never misalign
+        raise ValueError(f"read {values.size} values of {size} from the database")
+    return values
+
+
+def _floats(text: str | None, size: int) -> FloatArray:
+    """Comma-separated floats ('NaN' allowed); exactly `size` of them or ValueError."""
+    values = np.fromstring(text, dtype=np.float64, sep=",") if text else np.empty(0)
+    if values.size != size:
+        raise ValueError(f"read {values.size} values of {size} from the database")
+    return values
+
+
+def _id_positions(ids: IntArray, wanted: IntArray) -> IntArray:
+    """The position in sorted `ids` of each of `wanted`, −1 where it is not there: through a
+    table indexed by id when the ids are not much sparser than the values looked up (one gather),
+    else by binary search."""
+    if not ids.size:
+        return np.full(wanted.size, -1, np.int64)
+    top = int(ids[-1])
+    if int(ids[0]) >= 0 and top < 4 * (ids.size + wanted.size) + 1024:
+        table = np.full(top + 2, -1, np.int64)  # the last entry: any id beyond `top`
+        table[ids] = np.arange(ids.size)
+        return table[np.clip(wanted, 0, top + 1)]
+    found = np.minimum(np.searchsorted(ids, wanted), ids.size - 1)
+    return np.where(ids[found] == wanted, found, -1)
+
+
 def _cohort(
     user: Any,
     playbook: Playbook,
@@ -213,8 +308,10 @@ def _cohort(
     industry_id: int | None = None,
 ) -> _Cohort:
     """The cohort's deals (id, status, created) and their stays (deal, stage, entered, exited):
-    two queries whatever the size of the cohort, read as numbers (`rows.columns`). The stages'
-    keys come from the playbook's cache (a third query only for stays in older versions)."""
+    three queries whatever the size of the cohort (the deals, the largest ids of stages, deals and
+    stays, the stays; four when the stays are read in two parts, see `_run_reads`), each
+    aggregated into texts that numpy parses. The stages' keys come from
+    the playbook's cache (a fourth query only for stays in older versions)."""
     filters = {"branch_ids": branch_ids, "owner_id": owner_id, "industry_id": industry_id}
     if start is None and rows.unrestricted(user, **filters):
         # The cohort is nearly every deal of the playbook: scans, without the indexes that SQLite
@@ -231,29 +328,162 @@ def _cohort(
             opps = opps.filter(created_at__gte=start)
         opps = narrow(opps, **filters)
         stays = OpportunityStay.objects.filter(opportunity__in=opps.values("pk"))
-    ids, status, created = rows.columns(opps, "pk", _STATUS_CODE, "created_at")
+    using = opps.db
+    vendor = connections[using].vendor
+    multiplier, stay_ids = _bounds(using)
+    reads: list[Callable[[], Any]] = [lambda: _read_deals(opps, vendor)]
+    parallel = stay_ids[1] - stay_ids[0] >= _PARALLEL_STAYS
+    parallel = parallel and not connections[using].in_atomic_block
+    if parallel:
+        # Two thirds of the stays in a worker thread; the deals (a third of the rows, each read
+        # about like a stay) and the other third here. The two parts split by id.
+        cut = stay_ids[0] + (stay_ids[1] - stay_ids[0]) * 2 // 3
+        parts = [stays.filter(pk__lt=cut), stays.filter(pk__gte=cut)]
+        reads = [
+            lambda: _read_stays(parts[0], vendor, multiplier),
+            *reads,
+            lambda: _read_stays(parts[1], vendor, multiplier),
+        ]
+        low, deals, high = _run_reads(reads, using, parallel=True)
+        stay_columns = [np.concatenate(both) for both in zip(low, high, strict=True)]
+    else:
+        deals, stay_columns = _run_reads(
+            [*reads, lambda: _read_stays(stays, vendor, multiplier)], using, parallel=False
+        )
+    ids, status, created = deals
     keep = np.argsort(ids, kind="stable")
-    keep = keep[created[keep] < rows.moment(end)]
+    keep = keep[created[keep] < end.timestamp()]
     ids, status, created = ids[keep], status[keep], created[keep]
-    stay_opp, stay_stage, entered, exited = rows.columns(
-        stays, "opportunity_id", "stage_id", "entered_at", "exited_at"
-    )
-    stay_deal = np.searchsorted(ids, stay_opp)
-    mine = stay_deal < ids.size
-    mine[mine] = ids[stay_deal[mine]] == stay_opp[mine]
+    stay_opp, stay_stage, entered, exited = stay_columns
+    stay_deal = _id_positions(ids, stay_opp)
+    mine = stay_deal >= 0
     stay_stage = stay_stage[mine]
-    stage_keys = {pk: stage.key for pk, stage in rows.stages_by_id(playbook, stay_stage).items()}
+    present = np.flatnonzero(np.bincount(stay_stage)) if stay_stage.size else stay_stage
+    stage_keys = {pk: stage.key for pk, stage in rows.stages_by_id(playbook, present).items()}
     return _Cohort(
         ids=ids,
         status=status,
-        created=rows.seconds(created),
-        first_created=rows.to_datetime(created.min()) if created.size else None,
+        created=created,
+        first_created=_datetime(created.min()) if created.size else None,
         stay_deal=stay_deal[mine],
         stay_stage=stay_stage,
         stage_keys=stage_keys,
-        entered=rows.seconds(entered[mine]),
-        exited=rows.seconds(exited[mine]),
+        entered=entered[mine],
+        exited=exited[mine],
     )
+
+
+def _read_deals(opps: Any, vendor: str) -> tuple[IntArray, IntArray, FloatArray]:
+    """Ids, status codes and creation (epoch seconds) of the deals of `opps`, in no order."""
+    fields = {"id_": "pk", "status_": _STATUS_CODE, "created_": "created_at"}
+    if vendor == "postgresql":
+        outer = [
+            "string_agg({id_}::text, ',')",
+            "string_agg({status_}::text, ',')",
+            # date_part's float8 is the exact microseconds / 10⁶ correctly rounded, which is
+            # what `rows.seconds` computes (see `rows`).
+            "string_agg(date_part('epoch', {created_})::text, ',')",
+        ]
+    else:
+        outer = ["group_concat({id_})", "group_concat({status_})", "group_concat({created_})"]
+    row = _aggregated(opps, fields, outer)
+    if row is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    size, ids, status, created = row
+    times = _floats(created, size) if vendor == "postgresql" else sqlite_seconds(created, size)
+    return _integers(ids, size), _integers(status, size), times
+
+
+def _bounds(using: str) -> tuple[int | None, tuple[int, int]]:
+    """The multiplier of the stays' deal in the key deal × multiplier + stage (None when such
+    keys could overflow: deal and stage are then read apart), and the smallest and largest stay
+    ids. One query: each is the end of a primary key."""
+    connection = connections[using]
+    table = {
+        model: connection.ops.quote_name(model._meta.db_table)
+        for model in (Stage, Opportunity, OpportunityStay)
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX(id) FROM {table[Stage]}), (SELECT MAX(id) FROM "
+            f"{table[Opportunity]}), (SELECT MIN(id) FROM {table[OpportunityStay]}), "
+            f"(SELECT MAX(id) FROM {table[OpportunityStay]})"
+        )
+        top_stage, top_deal, first_stay, last_stay = (value or 0 for value in cursor.fetchone())
+    multiplier = top_stage + 1
+    joined = (top_deal + 1) * multiplier < _KEY_LIMIT  # ids are positive
+    return (multiplier if joined else None), (first_stay, last_stay)
+
+
+def _run_reads(reads: list[Callable[[], Any]], using: str, *, parallel: bool) -> list[Any]:
+    """The result of each read. In `parallel`, the first runs in a worker thread on a connection
+    of its own (closed after it) while this thread runs the others: SQLite and PostgreSQL
+    release the GIL while they work, so a large read takes about half the time on two cores."""
+    if not parallel:
+        return [read() for read in reads]
+
+    def on_own_connection() -> Any:
+        try:
+            return reads[0]()
+        finally:
+            connections[using].close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(on_own_connection)
+        rest = [read() for read in reads[1:]]
+        return [first.result(), *rest]
+
+
+def _read_stays(
+    stays: Any, vendor: str, multiplier: int | None
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """Deal, stage, entry and exit (epoch seconds, NaN while open) of the stays of `stays`, the
+    deal and stage read as one key deal × `multiplier` + stage unless `multiplier` is None."""
+    fields = {
+        "deal_": "opportunity_id",
+        "stage_": "stage_id",
+        "entered_": "entered_at",
+        "exited_": "exited_at",
+    }
+    if vendor == "postgresql":
+        key = [f"string_agg(({{deal_}} * {multiplier} + {{stage_}})::text, ',')"]
+        ids = ["string_agg({deal_}::text, ',')", "string_agg({stage_}::text, ',')"]
+        times = [
+            "string_agg(date_part('epoch', {entered_})::text, ',')",
+            "string_agg(COALESCE(date_part('epoch', {exited_})::text, 'NaN'), ',')",
+        ]
+    else:
+        key = [f"group_concat({{deal_}} * {multiplier} + {{stage_}})"]
+        ids = ["group_concat({deal_})", "group_concat({stage_})"]
+        times = [
+            "group_concat({entered_})",
+            # ifnull computes the filler only for the open stays.
+            f"group_concat(ifnull({{exited_}}, substr('{NO_EXIT}', 1, length({{entered_}}))))",
+        ]
+    row = _aggregated(stays, fields, (ids if multiplier is None else key) + times)
+    if row is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0)
+    size, *texts = row
+    if multiplier is not None:
+        keys = _integers(texts.pop(0), size)
+        deal = keys // multiplier
+        stage = keys - deal * multiplier
+    else:
+        deal, stage = _integers(texts.pop(0), size), _integers(texts.pop(0), size)
+    parse = _floats if vendor == "postgresql" else sqlite_seconds
+    return deal, stage, parse(texts[0], size), parse(texts[1], size)
+
+
+def _datetime(seconds: float) -> dt.datetime:
+    """Epoch seconds as read here back to the exact aware datetime (UTC): of the microseconds
+    around seconds × 10⁶, the one whose division by 10⁶ gives these seconds (below the year 2242
+    no two microseconds share a float, as `rows` explains)."""
+    guess = round(float(seconds) * 1e6)
+    micros = next(
+        (m for m in (guess, guess - 1, guess + 1, guess - 2, guess + 2) if m / 1e6 == seconds),
+        guess,
+    )
+    return rows.to_datetime(np.datetime64(micros, "us"))
 
 
 def conversion_by_stage(
@@ -314,19 +544,21 @@ class _Deals(NamedTuple):
     is_open: npt.NDArray[np.bool_]
     furthest: IntArray  # furthest stage position reached (-1: none; len(keys): won)
     closed_at: FloatArray  # when a closed deal closed: the end of its last stay
-    first: FloatArray  # first[:, k]: when the deal first stood at stage k or later
+    first: FloatArray  # first[k]: when each deal first stood at stage k or later
 
 
 def _deal_arrays(cohort: _Cohort, keys: list[str]) -> _Deals:
     """Each deal's status, furthest stage and the moments it first reached each stage, from its
-    stays (vectorised over stays with numpy's unbuffered `ufunc.at`)."""
+    stays (vectorised over stays with numpy's unbuffered `ufunc.at`, on one-dimensional indexes:
+    numpy runs those several times faster than a pair of index arrays or `fmax`)."""
     n_open = len(keys)
     position = {key: i for i, key in enumerate(keys)}
     ids, created, stay_deal = cohort.ids, cohort.created, cohort.stay_deal
     won = cohort.status == _WON
-    stage_ids = np.array(sorted(cohort.stage_keys), np.int64)
-    stage_pos = np.array([position.get(cohort.stage_keys[i], -1) for i in stage_ids], np.int64)
-    stay_pos = stage_pos[np.searchsorted(stage_ids, cohort.stay_stage)]
+    stage_pos = np.full(max(cohort.stage_keys, default=0) + 1, -1, np.int64)
+    for pk, key in cohort.stage_keys.items():
+        stage_pos[pk] = position.get(key, -1)
+    stay_pos = stage_pos[cohort.stay_stage]
     entered, exited = cohort.entered, cohort.exited
     known = stay_pos >= 0  # a stage the current version no longer has is left out
 
@@ -334,12 +566,16 @@ def _deal_arrays(cohort: _Cohort, keys: list[str]) -> _Deals:
     np.maximum.at(furthest, stay_deal[known], stay_pos[known])
     furthest[won] = n_open
     closed_at = np.full(ids.size, -np.inf)
-    np.fmax.at(closed_at, stay_deal, exited)  # fmax skips the open stay's NaN
+    # The open stay's NaN exit counts as −inf: skipped, as `fmax` would.
+    np.maximum.at(closed_at, stay_deal, np.where(np.isnan(exited), -np.inf, exited))
     closed_at = np.where(np.isfinite(closed_at), closed_at, created)
-    first = np.full((ids.size, n_open + 1), np.inf)
-    np.minimum.at(first, (stay_deal[known], stay_pos[known]), entered[known])
-    first[won, n_open] = closed_at[won]
-    first = np.minimum.accumulate(first[:, ::-1], axis=1)[:, ::-1]  # "at k or later"
+    # One row per stage, so that each stage's moments are contiguous.
+    first = np.full((n_open + 1, ids.size), np.inf)
+    cell = stay_pos[known] * ids.size + stay_deal[known]
+    np.minimum.at(first.reshape(-1), cell, entered[known])
+    first[n_open, won] = closed_at[won]
+    for k in range(n_open - 1, -1, -1):  # "at k or later"
+        np.minimum(first[k], first[k + 1], out=first[k])
     return _Deals(
         created=created,
         won=won,
@@ -365,18 +601,21 @@ def _figures(
     now_s = now.timestamp()
     rows = []
     for k, key in enumerate(keys):
-        reached = d.furthest >= k
-        advanced, here = d.furthest > k, d.furthest == k
+        reached = np.flatnonzero(d.furthest >= k)
+        furthest, is_open, lost = d.furthest[reached], d.is_open[reached], d.lost[reached]
+        advanced, here = furthest > k, furthest == k
         # The clock runs from first reaching k to first reaching beyond it, losing, or now.
-        ends = np.where(advanced, d.first[:, k + 1], np.where(d.is_open, now_s, d.closed_at))
-        events = np.where(advanced, ADVANCE, np.where(here & d.lost, LOST, CENSORED))
-        durations = np.maximum(ends - d.first[:, k], 0.0) / SECONDS_PER_DAY
+        ends = np.where(
+            advanced, d.first[k + 1][reached], np.where(is_open, now_s, d.closed_at[reached])
+        )
+        events = np.where(advanced, ADVANCE, np.where(here & lost, LOST, CENSORED))
+        durations = np.maximum(ends - d.first[k][reached], 0.0) / SECONDS_PER_DAY
         figures = conversion_figures(
             advanced=int(advanced.sum()),
-            lost_here=int((here & d.lost).sum()),
-            open_here=int((here & d.is_open).sum()),
-            durations=durations[reached],
-            events=events[reached].astype(np.int64),
+            lost_here=int((here & lost).sum()),
+            open_here=int((here & is_open).sum()),
+            durations=durations,
+            events=events.astype(np.int64),
             resamples=resamples,
         )
         rows.append({"key": key, **figures})
