@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loudou.analytics import conversion, rows, sqlite_times
+from loudou.analytics import conversion, parallel, rows, sqlite_times
 from loudou.analytics.models import OpportunityStay
 from loudou.analytics.selectors import day_start
 from loudou.core import clock
@@ -186,13 +186,13 @@ def test_reads_on_two_connections_give_the_same(
     made = make_deals(walker, org)
     alone = conversion_of(org, playbook)
     calls = []
-    run_reads = conversion._run_reads
+    run_reads = parallel.run_reads
 
     def spy(reads, using, *, parallel):
         calls.append(parallel)
         return run_reads(reads, using, parallel=parallel)
 
-    monkeypatch.setattr(conversion, "_run_reads", spy)
+    monkeypatch.setattr(parallel, "run_reads", spy)
     monkeypatch.setattr(conversion, "_PARALLEL_STAYS", 0)
     assert conversion_of(org, playbook) == alone
     assert calls and all(calls)

@@ -37,7 +37,6 @@ numpy.
 import datetime as dt
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -47,7 +46,7 @@ from django.db import connections
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
-from loudou.analytics import rows
+from loudou.analytics import parallel, rows
 from loudou.analytics.models import OpportunityStay
 from loudou.analytics.scope import narrow
 from loudou.analytics.selectors import day_start
@@ -216,7 +215,7 @@ _STATUS_CODE = Case(
 # Stays are read with their deal and stage as one integer, deal × multiplier + stage (one
 # aggregated column instead of two: each costs SQLite ~0.1 µs a row), when that stays under this.
 _KEY_LIMIT = 2**62
-# Reads spanning at least this many stay ids run on two connections at once (`_run_reads`).
+# Reads spanning at least this many stay ids run on two connections at once (`parallel.run_reads`).
 _PARALLEL_STAYS = 200_000
 
 
@@ -274,14 +273,6 @@ def _integers(text: bytes | str | None, size: int) -> IntArray:
     return values
 
 
-def _floats(text: str | None, size: int) -> FloatArray:
-    """Comma-separated floats ('NaN' allowed); exactly `size` of them or ValueError."""
-    values = np.fromstring(text, dtype=np.float64, sep=",") if text else np.empty(0)
-    if values.size != size:
-        raise ValueError(f"read {values.size} values of {size} from the database")
-    return values
-
-
 def _id_positions(ids: IntArray, wanted: IntArray) -> IntArray:
     """The position in sorted `ids` of each of `wanted`, −1 where it is not there: through a
     table indexed by id when the ids are not much sparser than the values looked up (one gather),
@@ -309,7 +300,7 @@ def _cohort(
 ) -> _Cohort:
     """The cohort's deals (id, status, created) and their stays (deal, stage, entered, exited):
     three queries whatever the size of the cohort (the deals, the largest ids of stages, deals and
-    stays, the stays; four when the stays are read in two parts, see `_run_reads`), each
+    stays, the stays; four when the stays are read in two parts, see `parallel`), each
     aggregated into texts that numpy parses. The stages' keys come from
     the playbook's cache (a fourth query only for stays in older versions)."""
     filters = {"branch_ids": branch_ids, "owner_id": owner_id, "industry_id": industry_id}
@@ -332,9 +323,8 @@ def _cohort(
     vendor = connections[using].vendor
     multiplier, stay_ids = _bounds(using)
     reads: list[Callable[[], Any]] = [lambda: _read_deals(opps, vendor)]
-    parallel = stay_ids[1] - stay_ids[0] >= _PARALLEL_STAYS
-    parallel = parallel and not connections[using].in_atomic_block
-    if parallel:
+    two = stay_ids[1] - stay_ids[0] >= _PARALLEL_STAYS
+    if two and not connections[using].in_atomic_block:
         # Two thirds of the stays in a worker thread; the deals (a third of the rows, each read
         # about like a stay) and the other third here. The two parts split by id.
         cut = stay_ids[0] + (stay_ids[1] - stay_ids[0]) * 2 // 3
@@ -344,10 +334,10 @@ def _cohort(
             *reads,
             lambda: _read_stays(parts[1], vendor, multiplier),
         ]
-        low, deals, high = _run_reads(reads, using, parallel=True)
+        low, deals, high = parallel.run_reads(reads, using, parallel=True)
         stay_columns = [np.concatenate(both) for both in zip(low, high, strict=True)]
     else:
-        deals, stay_columns = _run_reads(
+        deals, stay_columns = parallel.run_reads(
             [*reads, lambda: _read_stays(stays, vendor, multiplier)], using, parallel=False
         )
     ids, status, created = deals
@@ -380,9 +370,7 @@ def _read_deals(opps: Any, vendor: str) -> tuple[IntArray, IntArray, FloatArray]
         outer = [
             "string_agg({id_}::text, ',')",
             "string_agg({status_}::text, ',')",
-            # date_part's float8 is the exact microseconds / 10⁶ correctly rounded, which is
-            # what `rows.seconds` computes (see `rows`).
-            "string_agg(date_part('epoch', {created_})::text, ',')",
+            f"string_agg(({rows.pg_micros('{created_}')})::text, ',')",
         ]
     else:
         outer = ["group_concat({id_})", "group_concat({status_})", "group_concat({created_})"]
@@ -390,7 +378,7 @@ def _read_deals(opps: Any, vendor: str) -> tuple[IntArray, IntArray, FloatArray]
     if row is None:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     size, ids, status, created = row
-    times = _floats(created, size) if vendor == "postgresql" else sqlite_seconds(created, size)
+    times = _pg_seconds(created, size) if vendor == "postgresql" else sqlite_seconds(created, size)
     return _integers(ids, size), _integers(status, size), times
 
 
@@ -415,25 +403,6 @@ def _bounds(using: str) -> tuple[int | None, tuple[int, int]]:
     return (multiplier if joined else None), (first_stay, last_stay)
 
 
-def _run_reads(reads: list[Callable[[], Any]], using: str, *, parallel: bool) -> list[Any]:
-    """The result of each read. In `parallel`, the first runs in a worker thread on a connection
-    of its own (closed after it) while this thread runs the others: SQLite and PostgreSQL
-    release the GIL while they work, so a large read takes about half the time on two cores."""
-    if not parallel:
-        return [read() for read in reads]
-
-    def on_own_connection() -> Any:
-        try:
-            return reads[0]()
-        finally:
-            connections[using].close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(on_own_connection)
-        rest = [read() for read in reads[1:]]
-        return [first.result(), *rest]
-
-
 def _read_stays(
     stays: Any, vendor: str, multiplier: int | None
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
@@ -449,8 +418,8 @@ def _read_stays(
         key = [f"string_agg(({{deal_}} * {multiplier} + {{stage_}})::text, ',')"]
         ids = ["string_agg({deal_}::text, ',')", "string_agg({stage_}::text, ',')"]
         times = [
-            "string_agg(date_part('epoch', {entered_})::text, ',')",
-            "string_agg(COALESCE(date_part('epoch', {exited_})::text, 'NaN'), ',')",
+            f"string_agg(({rows.pg_micros('{entered_}')})::text, ',')",
+            f"string_agg(COALESCE({rows.pg_micros('{exited_}')}, {_PG_NO_EXIT})::text, ',')",
         ]
     else:
         key = [f"group_concat({{deal_}} * {multiplier} + {{stage_}})"]
@@ -470,8 +439,23 @@ def _read_stays(
         stage = keys - deal * multiplier
     else:
         deal, stage = _integers(texts.pop(0), size), _integers(texts.pop(0), size)
-    parse = _floats if vendor == "postgresql" else sqlite_seconds
+    parse = _pg_seconds if vendor == "postgresql" else sqlite_seconds
     return deal, stage, parse(texts[0], size), parse(texts[1], size)
+
+
+#: PostgreSQL: the microseconds standing for "no exit yet" (an open stay), below any timestamp's
+#: (PostgreSQL's earliest, 4714 BC, is about −2.1 × 10¹⁷).
+_PG_NO_EXIT = -(2**62)
+
+
+def _pg_seconds(text: str | None, size: int) -> FloatArray:
+    """Epoch seconds (NaN for `_PG_NO_EXIT`) from PostgreSQL's comma-separated microseconds.
+    The microseconds / 10⁶, correctly rounded, is the float `date_part('epoch', …)` gives, read
+    as integers: numpy parses those ten times faster than floats."""
+    micros = _integers(text, size)
+    seconds = micros / 1e6
+    seconds[micros == _PG_NO_EXIT] = np.nan
+    return seconds
 
 
 def _datetime(seconds: float) -> dt.datetime:

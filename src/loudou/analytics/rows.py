@@ -169,6 +169,12 @@ _PG_MICROS = (
 )
 
 
+def pg_micros(column: str) -> str:
+    """PostgreSQL SQL for the exact microseconds since the epoch of the timestamp `column` (an
+    integer; see `_PG_MICROS`)."""
+    return _PG_MICROS.format(c=column)
+
+
 class _Inexact(Exception):
     """Amounts that numpy cannot turn into cents exactly (see `_sqlite_cents`)."""
 

@@ -22,6 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Round
 from django.db.models.lookups import LessThanOrEqual
 
+from loudou.analytics import parallel
 from loudou.analytics.models import OPEN_ENDED, StateSpan
 from loudou.analytics.rows import Text, columns, unrestricted
 from loudou.analytics.scope import narrow
@@ -176,6 +177,10 @@ def cents_sum(column: str) -> Any:
     return Cast(Sum(column) * 100, BigIntegerField())
 
 
+# Span tables whose ids span at least this many are summed on two connections (`funnel_totals`).
+_PARALLEL_SPANS = 200_000
+
+
 def funnel_totals(
     user: Any, playbook_key: str, at: dt.datetime, **filters: Any
 ) -> dict[tuple[str, str], tuple[int, Decimal, Decimal]]:
@@ -187,15 +192,35 @@ def funnel_totals(
     grouped, so SQL sums them without a sort however many deals there are; and the spans that
     were in force at `at` but ended since, a range of `valid_to` that is short for recent dates
     (empty for now). Those come out of the index in order of valid_to, so SQLite would sort them
-    to group them: they are read as numpy columns and grouped there instead."""
+    to group them: they are read as numpy columns and grouped there instead.
+
+    On a large table, outside a transaction, the lost deals' spans still in force (most of
+    them, in a company some years old) are summed on a second connection while this one sums the
+    rest (`parallel`): statuses are ranges of the index, so each part reads only its own."""
     keys = stage_keys(playbook_key)
     spans = scoped_spans(user, playbook_key, **filters).filter(began_by(at))
-    groups: list[tuple[str, int, int, int, int]] = list(
-        spans.filter(current_spans())
-        .values_list("status", "stage_id", "probability")
-        .annotate(deals=Count("*"), cents=cents_sum("amount"))
-    )
-    groups += _grouped(spans.filter(valid_to__gt=at, valid_to__lt=OPEN_ENDED))
+
+    def current(*statuses: str) -> Any:
+        still = spans.filter(current_spans())
+        return list(
+            (still.filter(status__in=statuses) if statuses else still)
+            .values_list("status", "stage_id", "probability")
+            .annotate(deals=Count("*"), cents=cents_sum("amount"))
+        )
+
+    def ended() -> Any:
+        return _grouped(spans.filter(valid_to__gt=at, valid_to__lt=OPEN_ENDED))
+
+    if parallel.worth_two_connections(StateSpan, spans.db, _PARALLEL_SPANS):
+        reads = [
+            lambda: current(Status.LOST),
+            lambda: current(Status.OPEN, Status.WON),
+            ended,
+        ]
+        parts = parallel.run_reads(reads, spans.db, parallel=True)
+    else:
+        parts = [current(), ended()]
+    groups: list[tuple[str, int, int, int, int]] = [group for part in parts for group in part]
     totals: dict[tuple[str, str], tuple[int, Decimal, Decimal]] = {}
     for status, stage_id, probability, deals, cents in groups:
         key = (keys[stage_id], status)
