@@ -5,6 +5,7 @@ connection give; inside a transaction they stay on its connection."""
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 from loudou.analytics import parallel, selectors
 from loudou.analytics import velocity as velocity_module
@@ -70,7 +71,8 @@ def test_the_funnel_on_two_connections_is_the_same(
     calls = spy_on_reads(monkeypatch)
     monkeypatch.setattr(selectors, "_PARALLEL_SPANS", 0)
     assert funnels(org, playbook) == alone
-    assert len(calls) == len(alone) and all(calls)
+    # PostgreSQL runs the funnel's aggregates on parallel workers of its own.
+    assert calls == [True] * (len(alone) if connection.vendor == "sqlite" else 0)
     won = alone[0]["won"]
     assert (won["count"], won["amount"]) == (1, "300000.00")
 

@@ -194,9 +194,9 @@ def funnel_totals(
     (empty for now). Those come out of the index in order of valid_to, so SQLite would sort them
     to group them: they are read as numpy columns and grouped there instead.
 
-    On a large table, outside a transaction, the lost deals' spans still in force (most of
-    them, in a company some years old) are summed on a second connection while this one sums the
-    rest (`parallel`): statuses are ranges of the index, so each part reads only its own."""
+    On a large SQLite table, outside a transaction, the lost deals' spans still in force (most
+    of them, in a company some years old) are summed on a second connection while this one sums
+    the rest (`parallel`): statuses are ranges of the index, so each part reads only its own."""
     keys = stage_keys(playbook_key)
     spans = scoped_spans(user, playbook_key, **filters).filter(began_by(at))
 
@@ -211,7 +211,11 @@ def funnel_totals(
     def ended() -> Any:
         return _grouped(spans.filter(valid_to__gt=at, valid_to__lt=OPEN_ENDED))
 
-    if parallel.worth_two_connections(StateSpan, spans.db, _PARALLEL_SPANS):
+    # SQLite only: PostgreSQL runs these aggregates on parallel workers of its own, and reads a
+    # list of statuses by filtering the whole range rather than as ranges of the index.
+    if connection.vendor == "sqlite" and parallel.worth_two_connections(
+        StateSpan, spans.db, _PARALLEL_SPANS
+    ):
         reads = [
             lambda: current(Status.LOST),
             lambda: current(Status.OPEN, Status.WON),
