@@ -48,7 +48,7 @@ from django.utils import timezone
 
 from loudou.analytics import parallel, rows
 from loudou.analytics.models import OpportunityStay
-from loudou.analytics.scope import narrow
+from loudou.analytics.scope import Scope
 from loudou.analytics.selectors import day_start
 from loudou.analytics.sqlite_times import NO_EXIT, sqlite_seconds
 from loudou.core import clock
@@ -312,12 +312,10 @@ def _cohort(
         opps = rows.scan_in(Opportunity.objects.visible_to(user), "playbook_id", playbooks)
         stays = OpportunityStay.objects.all()
     else:
-        opps = Opportunity.objects.visible_to(user).filter(
-            playbook__key=playbook.key, created_at__lt=end
-        )
+        scope = Scope(actor=user, playbook=playbook, **filters)
+        opps = scope.opportunities().filter(created_at__lt=end)
         if start is not None:
             opps = opps.filter(created_at__gte=start)
-        opps = narrow(opps, **filters)
         stays = OpportunityStay.objects.filter(opportunity__in=opps.values("pk"))
     using = opps.db
     vendor = connections[using].vendor

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
+from loudou.analytics import rows
 from loudou.core.cli import activate_language, resolve_actor
 from loudou.core.errors import NotFound
 from loudou.customers.models import Industry
@@ -50,7 +51,17 @@ class Scope:
     def opportunities(self) -> Any:
         """The opportunities in scope: visible to the actor, of the playbook (any version),
         in the branches, of the owner and in the industry asked for."""
-        qs = Opportunity.objects.visible_to(self.actor).filter(playbook__key=self.playbook.key)
+        qs = Opportunity.objects.visible_to(self.actor)
+        if qs.query.is_empty():  # an anonymous or inactive user's: no query at all
+            return qs
+        if rows.whole_playbook(self):
+            qs = qs.filter(playbook__key=self.playbook.key)
+        else:
+            # The playbook checked row by row: SQLite, which has no statistics, took its index
+            # (every deal of a single-playbook company) over the visibility rule's and the
+            # filters' (a seller's 50,000 deals of a million: 729 ms against 74 ms).
+            versions = Playbook.objects.filter(key=self.playbook.key).values("pk")
+            qs = rows.scan_in(qs, "playbook_id", versions)
         return narrow(
             qs, branch_ids=self.branch_ids, owner_id=self.owner_id, industry_id=self.industry_id
         )
