@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from loudou.analytics import parallel, selectors
+from loudou.analytics import conversion, parallel, selectors
 from loudou.analytics import velocity as velocity_module
 from loudou.analytics.models import OpportunityStay, StateSpan
 from loudou.analytics.selectors import funnel_snapshot
@@ -104,3 +104,13 @@ def test_inside_a_transaction_reads_stay_on_its_connection(walker, org):
     make_deals(walker, org)  # the test's transaction: a second connection would not see these
     assert not parallel.worth_two_connections(StateSpan, "default", 0)
     assert parallel.split_by_id(OpportunityStay.objects.all(), 0, 0.5) is None
+
+
+def test_conversion_figures_on_two_threads_are_the_same(walker, org, playbook, monkeypatch):
+    make_deals(walker, org)
+    with clock.frozen_at(START + dt.timedelta(days=40)):
+        alone = conversion.conversion_by_stage(org["executive"], playbook)
+        monkeypatch.setattr(conversion, "_THREADED_DEALS", 0)
+        threaded = conversion.conversion_by_stage(org["executive"], playbook)
+    assert threaded == alone
+    assert alone["overall"]["reached"] == 6 and alone["overall"]["interval"] is not None
