@@ -194,9 +194,11 @@ def funnel_totals(
     (empty for now). Those come out of the index in order of valid_to, so SQLite would sort them
     to group them: they are read as numpy columns and grouped there instead.
 
-    On a large SQLite table, outside a transaction, the lost deals' spans still in force (most
-    of them, in a company some years old) are summed on a second connection while this one sums
-    the rest (`parallel`): statuses are ranges of the index, so each part reads only its own."""
+    On a large table, outside a transaction, the reads share two connections (`parallel`): on
+    SQLite the lost deals' spans still in force (most of them, in a company some years old) are
+    summed on the second while the first sums the rest (statuses are ranges of the index, so
+    each part reads only its own); on PostgreSQL the spans still in force on the second while
+    the first reads those that ended after a past date."""
     keys = stage_keys(playbook_key)
     spans = scoped_spans(user, playbook_key, **filters).filter(began_by(at))
 
@@ -211,19 +213,17 @@ def funnel_totals(
     def ended() -> Any:
         return _grouped(spans.filter(valid_to__gt=at, valid_to__lt=OPEN_ENDED))
 
-    # SQLite only: PostgreSQL runs these aggregates on parallel workers of its own, and reads a
-    # list of statuses by filtering the whole range rather than as ranges of the index.
-    if connection.vendor == "sqlite" and parallel.worth_two_connections(
-        StateSpan, spans.db, _PARALLEL_SPANS
-    ):
-        reads = [
-            lambda: current(Status.LOST),
-            lambda: current(Status.OPEN, Status.WON),
-            ended,
-        ]
+    postgresql_now = connection.vendor == "postgresql" and at >= clock.now()
+    if postgresql_now or not parallel.worth_two_connections(StateSpan, spans.db, _PARALLEL_SPANS):
+        parts = [current(), ended()]
+    elif connection.vendor == "sqlite":
+        reads = [lambda: current(Status.LOST), lambda: current(Status.OPEN, Status.WON), ended]
         parts = parallel.run_reads(reads, spans.db, parallel=True)
     else:
-        parts = [current(), ended()]
+        # PostgreSQL sums the spans in force on parallel workers of its own, and given a list
+        # of statuses filters the whole range rather than seeking each: the spans that ended
+        # after a past date are read beside it (for now there are none: one connection).
+        parts = parallel.run_reads([current, ended], spans.db, parallel=True)
     groups: list[tuple[str, int, int, int, int]] = [group for part in parts for group in part]
     totals: dict[tuple[str, str], tuple[int, Decimal, Decimal]] = {}
     for status, stage_id, probability, deals, cents in groups:
