@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loudou.analytics import conversion, parallel, rows, sqlite_times
+from loudou.analytics import conversion, rows, sqlite_times
 from loudou.analytics.models import OpportunityStay
 from loudou.analytics.selectors import day_start
 from loudou.core import clock
@@ -179,21 +179,14 @@ def conversion_of(org, playbook):
 
 
 def test_reads_on_two_connections_give_the_same(
-    transactional_db, walker, org, playbook, monkeypatch
+    transactional_db, walker, org, playbook, monkeypatch, read_calls
 ):
     """Outside a transaction, a large read runs partly in a worker thread on a connection of its
     own (committed data only: hence a transactional test)."""
     made = make_deals(walker, org)
     alone = conversion_of(org, playbook)
-    calls = []
-    run_reads = parallel.run_reads
-
-    def spy(reads, using, *, parallel):
-        calls.append(parallel)
-        return run_reads(reads, using, parallel=parallel)
-
-    monkeypatch.setattr(parallel, "run_reads", spy)
+    read_calls.clear()
     monkeypatch.setattr(conversion, "_PARALLEL_STAYS", 0)
     assert conversion_of(org, playbook) == alone
-    assert calls and all(calls)
+    assert read_calls and all(read_calls)
     assert conversion_of(org, playbook)[0]["overall"]["reached"] == len(made)

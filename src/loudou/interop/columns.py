@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from loudou.interop.tables import as_text
-from loudou.interop.values import CENT, FALSE_WORDS, FAST_ISO, LIMIT, TRUE_WORDS
+from loudou.interop.values import CENT, FAST_ISO, LIMIT, truth
 
 
 class _Slow:
@@ -239,11 +239,8 @@ def bool_cell(value: Any) -> Any:
     text = value.strip().lower()
     if not text:
         return None
-    if text in TRUE_WORDS:
-        return True
-    if text in FALSE_WORDS:
-        return False
-    return SLOW
+    answer = truth(text)
+    return SLOW if answer is None else answer
 
 
 def bools(cells: list[Any]) -> list[Any]:

@@ -237,8 +237,17 @@ def parse_bool(value: Any) -> bool | None:
     text = str(value).strip().lower()
     if not text:
         return None
-    if text in TRUE_WORDS:
+    answer = truth(text)
+    if answer is None:
+        raise BadValue(_("not yes or no"))
+    return answer
+
+
+def truth(word: str) -> bool | None:
+    """True or False for a yes/no word in lower case (`TRUE_WORDS`, `FALSE_WORDS`); None for
+    any other."""
+    if word in TRUE_WORDS:
         return True
-    if text in FALSE_WORDS:
+    if word in FALSE_WORDS:
         return False
-    raise BadValue(_("not yes or no"))
+    return None
