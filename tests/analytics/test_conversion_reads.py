@@ -1,4 +1,4 @@
-"""How conversion reads its cohort (`loudou.analytics.conversion`): the datetimes decoded from
+"""How conversion reads its cohort (`loudou.analytics.cohorts`): the datetimes decoded from
 SQLite's texts, the deal and stage read as one key or apart, the reads split over two
 connections, and the shortcuts of the estimator's bookkeeping. Each gives what the plain way
 gives, to the last bit."""
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loudou.analytics import conversion, rows, sqlite_times
+from loudou.analytics import cohorts, conversion, rows, sqlite_times
 from loudou.analytics.models import OpportunityStay
 from loudou.analytics.selectors import day_start
 from loudou.core import clock
@@ -96,8 +96,8 @@ def test_time_ranks_are_those_of_unique(durations):
 def test_id_positions(spread):
     ids = np.array([3, 5, 8, 13]) * spread
     wanted = np.array([5, 4, 13, 1, 100, 3]) * spread
-    np.testing.assert_array_equal(conversion._id_positions(ids, wanted), [1, -1, 3, -1, -1, 0])
-    assert conversion._id_positions(ids[:0], wanted).tolist() == [-1] * 6
+    np.testing.assert_array_equal(cohorts._id_positions(ids, wanted), [1, -1, 3, -1, -1, 0])
+    assert cohorts._id_positions(ids[:0], wanted).tolist() == [-1] * 6
 
 
 # The cohort as read, against `rows.columns` (the general read of every other analytic).
@@ -126,7 +126,7 @@ def make_deals(walker, org):
 
 def cohort(user, playbook, **kw):
     end = day_start(dt.date(2026, 5, 1))
-    return conversion._cohort(
+    return cohorts.read_cohort(
         user, playbook, start=None, end=end, branch_ids=None, owner_id=None, **kw
     )
 
@@ -165,7 +165,7 @@ def test_the_cohort_is_read_exactly(walker, org, playbook):
 def test_deal_and_stage_read_apart_give_the_same(walker, org, playbook, monkeypatch):
     make_deals(walker, org)
     joined = conversion_of(org, playbook)
-    monkeypatch.setattr(conversion, "_KEY_LIMIT", 0)  # as if deal × multiplier could overflow
+    monkeypatch.setattr(cohorts, "_KEY_LIMIT", 0)  # as if deal × multiplier could overflow
     assert conversion_of(org, playbook) == joined
 
 
@@ -186,7 +186,7 @@ def test_reads_on_two_connections_give_the_same(
     made = make_deals(walker, org)
     alone = conversion_of(org, playbook)
     read_calls.clear()
-    monkeypatch.setattr(conversion, "_PARALLEL_STAYS", 0)
+    monkeypatch.setattr(cohorts, "_PARALLEL_STAYS", 0)
     assert conversion_of(org, playbook) == alone
     assert read_calls and all(read_calls)
     assert conversion_of(org, playbook)[0]["overall"]["reached"] == len(made)
