@@ -1,8 +1,8 @@
 """A creation cohort's deals and their stays as numpy arrays: what conversion reads.
 
-Three queries whatever the size of the cohort (the deals; the largest ids of stages, deals and
-stays; the stays, in two parts when read on two connections), each one aggregate query whose
-texts numpy parses, as `rows.columns` does, with aggregates of this module's own: a stay's deal
+Three queries whatever the size of the cohort (the deals; the largest ids of stages and deals;
+the stays), and outside a transaction a fourth for the stays' ids, which splits a large read over
+two connections; the deals and stays are each one aggregate query whose texts numpy parses, as `rows.columns` does, with aggregates of this module's own: a stay's deal
 and stage come as one integer, times as epoch seconds (on SQLite decoded from their texts with
 lookup tables, an open stay's missing exit as a filler of the same width, so no column of NULL
 flags; on PostgreSQL as integer microseconds). Outside a transaction, a large read runs partly in
@@ -10,7 +10,6 @@ a worker thread on a second connection (two thirds of the stays), so that it tak
 (`parallel`)."""
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -125,10 +124,11 @@ def read_cohort(
     industry_id: int | None = None,
 ) -> Cohort:
     """The cohort's deals (id, status, created) and their stays (deal, stage, entered, exited):
-    three queries whatever the size of the cohort (the deals, the largest ids of stages, deals and
-    stays, the stays; four when the stays are read in two parts, see `parallel`), each
-    aggregated into texts that numpy parses. The stages' keys come from
-    the playbook's cache (a fourth query only for stays in older versions)."""
+    three queries whatever the size of the cohort (the deals, the largest ids of stages and
+    deals, the stays), outside a transaction one more for the stays' ids (`parallel.split_by_id`:
+    read in two parts when they are many), the deals and stays each aggregated into texts that
+    numpy parses. The stages' keys come from the playbook's cache (one more query only for
+    stays in older versions)."""
     filters = {"branch_ids": branch_ids, "owner_id": owner_id, "industry_id": industry_id}
     if start is None and rows.unrestricted(user, **filters):
         # The cohort is nearly every deal of the playbook: scans, without the indexes that SQLite
@@ -145,25 +145,24 @@ def read_cohort(
         stays = OpportunityStay.objects.filter(opportunity__in=opps.values("pk"))
     using = opps.db
     vendor = connections[using].vendor
-    multiplier, stay_ids = _bounds(using)
-    reads: list[Callable[[], Any]] = [lambda: _read_deals(opps, vendor)]
-    two = stay_ids[1] - stay_ids[0] >= _PARALLEL_STAYS
-    if two and not connections[using].in_atomic_block:
+    multiplier = _multiplier(using)
+    parts = parallel.split_by_id(stays, _PARALLEL_STAYS, 2 / 3)
+    if parts is not None:
         # Two thirds of the stays in a worker thread; the deals (a third of the rows, each read
-        # about like a stay) and the other third here. The two parts split by id.
-        cut = stay_ids[0] + (stay_ids[1] - stay_ids[0]) * 2 // 3
-        parts = [stays.filter(pk__lt=cut), stays.filter(pk__gte=cut)]
-        reads = [
-            lambda: _read_stays(parts[0], vendor, multiplier),
-            *reads,
-            lambda: _read_stays(parts[1], vendor, multiplier),
-        ]
-        low, deals, high = parallel.run_reads(reads, using, parallel=True)
+        # about like a stay) and the other third here.
+        low, deals, high = parallel.run_reads(
+            [
+                lambda: _read_stays(parts[0], vendor, multiplier),
+                lambda: _read_deals(opps, vendor),
+                lambda: _read_stays(parts[1], vendor, multiplier),
+            ],
+            using,
+            parallel=True,
+        )
         stay_columns = [np.concatenate(both) for both in zip(low, high, strict=True)]
     else:
-        deals, stay_columns = parallel.run_reads(
-            [*reads, lambda: _read_stays(stays, vendor, multiplier)], using, parallel=False
-        )
+        deals = _read_deals(opps, vendor)
+        stay_columns = _read_stays(stays, vendor, multiplier)
     ids, status, created = deals
     keep = np.argsort(ids, kind="stable")
     keep = keep[created[keep] < end.timestamp()]
@@ -206,25 +205,18 @@ def _read_deals(opps: Any, vendor: str) -> tuple[IntArray, IntArray, FloatArray]
     return _integers(ids, size), _integers(status, size), times
 
 
-def _bounds(using: str) -> tuple[int | None, tuple[int, int]]:
+def _multiplier(using: str) -> int | None:
     """The multiplier of the stays' deal in the key deal × multiplier + stage (None when such
-    keys could overflow: deal and stage are then read apart), and the smallest and largest stay
-    ids. One query: each is the end of a primary key."""
+    keys could overflow: deal and stage are then read apart). One query: each is the end of a
+    primary key."""
     connection = connections[using]
-    table = {
-        model: connection.ops.quote_name(model._meta.db_table)
-        for model in (Stage, Opportunity, OpportunityStay)
-    }
+    stage, deal = (connection.ops.quote_name(m._meta.db_table) for m in (Stage, Opportunity))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT MAX(id) FROM {table[Stage]}), (SELECT MAX(id) FROM "
-            f"{table[Opportunity]}), (SELECT MIN(id) FROM {table[OpportunityStay]}), "
-            f"(SELECT MAX(id) FROM {table[OpportunityStay]})"
-        )
-        top_stage, top_deal, first_stay, last_stay = (value or 0 for value in cursor.fetchone())
+        cursor.execute(f"SELECT (SELECT MAX(id) FROM {stage}), (SELECT MAX(id) FROM {deal})")
+        top_stage, top_deal = (value or 0 for value in cursor.fetchone())
     multiplier = top_stage + 1
     joined = (top_deal + 1) * multiplier < _KEY_LIMIT  # ids are positive
-    return (multiplier if joined else None), (first_stay, last_stay)
+    return multiplier if joined else None
 
 
 def _read_stays(
