@@ -19,6 +19,8 @@ LOUDOU_PROXIES          how many reverse proxies stand in front (default 0): wit
 LOUDOU_SESSION_HOURS    a sign-in lasts this long (default 12: a working day).
 LOUDOU_LOG_FORMAT       "json" (one JSON object per line, the production default) or "text".
 LOUDOU_LOG_LEVEL        default INFO (one line per request); WARNING silences request lines.
+LOUDOU_HEAP_KEEP_MB     freed memory a process keeps for its next large analytic (default 1024;
+                        0 = the C library's defaults): see loudou.core.memory.
 LOUDOU_ENV_FILE         a file of KEY=VALUE lines read first (default ./.env; `make install`
                         writes one with LOUDOU_DEBUG=1 in a development checkout). Variables
                         already set in the environment win.
@@ -242,6 +244,7 @@ def _env_int(name: str, default: int) -> int:
 
 # Sign-ins last a working day, whatever the activity; the browser forgets them when closed.
 SESSION_COOKIE_AGE = _env_int("LOUDOU_SESSION_HOURS", 12) * 3600
+LOUDOU_HEAP_KEEP_MB = _env_int("LOUDOU_HEAP_KEEP_MB", 1024)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
