@@ -92,6 +92,50 @@ def test_time_ranks_are_those_of_unique(durations):
     np.testing.assert_array_equal(rank, inverse)
 
 
+def _cells_by_unique(t, e):
+    """`_outcome_cells` the plain way: np.unique's ranks, cells counted."""
+    times, rank = np.unique(t, return_inverse=True)
+    per_cell = np.bincount(rank.ravel() * 3 + e, minlength=3 * times.size)
+    cells = np.flatnonzero(per_cell)
+    return cells // 3, cells % 3, per_cell[cells], times.size
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.floats(0, 5000).filter(lambda d: d == 0 or d >= 2.0**-40),
+                # a microsecond in days, the packed range's ends, ties
+                st.sampled_from([0.0, -0.0, 2.0**-40, 1e-6 / 86_400, 0.5, 1.0, 131_071.9]),
+            ),
+            st.integers(0, 2),
+        ),
+        min_size=1,
+    )
+)
+def test_cells_by_packed_sort_are_those_of_unique(pairs):
+    t = np.array([d for d, _ in pairs])
+    e = np.array([o for _, o in pairs], dtype=np.int64)
+    got = conversion._sorted_cells(t, e)
+    assert got is not None
+    expected = _cells_by_unique(t, e)
+    for ours, theirs in zip(got[:3], expected[:3], strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert got[3] == expected[3]
+
+
+@pytest.mark.parametrize("outside", [2.0**-41, 2.0**17, -1.0, np.nan, np.inf])
+def test_durations_outside_the_packed_range_take_the_general_way(outside):
+    t = np.array([1.5, outside, 3.0])
+    e = np.array([1, 2, 0])
+    assert conversion._sorted_cells(t, e) is None
+    got, expected = conversion._outcome_cells(t, e), _cells_by_unique(t, e)
+    for ours, theirs in zip(got[:3], expected[:3], strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert got[3] == expected[3] == 3
+
+
 @pytest.mark.parametrize("spread", [1, 10**9])  # a table of ids, or a binary search
 def test_id_positions(spread):
     ids = np.array([3, 5, 8, 13]) * spread

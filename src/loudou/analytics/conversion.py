@@ -63,6 +63,10 @@ def _outcome_cells(
     e = np.asarray(events, dtype=np.int64).ravel()
     if e.size and not (e.min() >= 0 and e.max() <= 2):
         raise ValueError("events are CENSORED, ADVANCE or LOST")
+    if not _whole_days(t):
+        sorted_cells = _sorted_cells(t, e)
+        if sorted_cells is not None:
+            return sorted_cells
     rank, n_times = _time_ranks(t)
     # Counted rather than sorted (as `np.unique` would): the same cells in the same order.
     per_cell = np.bincount(rank * 3 + e, minlength=3 * n_times)
@@ -70,17 +74,59 @@ def _outcome_cells(
     return cells // 3, cells % 3, per_cell[cells], n_times
 
 
+def _whole_days(t: FloatArray) -> bool:
+    """Whether every duration is a whole number of days, few enough to count (the bootstrap's
+    rounded durations)."""
+    return bool(
+        t.size
+        and np.isfinite(t).all()
+        and t.min() >= 0
+        and t.max() < 4 * t.size + 100_000
+        and (t.astype(np.int64) == t).all()
+    )
+
+
 def _time_ranks(t: FloatArray) -> tuple[IntArray, int]:
     """The rank of each duration among the distinct ones, and their number: `np.unique`'s inverse
-    and size. Whole days (the bootstrap's rounded durations) are counted in one pass instead of
-    sorted; ranks depend only on order and ties, so both ways give the same."""
-    if t.size and np.isfinite(t).all() and t.min() >= 0 and t.max() < 4 * t.size + 100_000:
+    and size. Whole days are counted in one pass instead of sorted; ranks depend only on order
+    and ties, so both ways give the same."""
+    if _whole_days(t):
         days = t.astype(np.int64)
-        if (days == t).all():
-            present = np.bincount(days) > 0
-            return (np.cumsum(present) - 1)[days], int(present.sum())
+        present = np.bincount(days) > 0
+        return (np.cumsum(present) - 1)[days], int(present.sum())
     times, rank = np.unique(t, return_inverse=True)
     return rank.ravel(), times.size
+
+
+# Durations (days) that `_sorted_cells` packs with their outcome into one integer: 0, or from
+# 2⁻⁴⁰ (under a microsecond, less than two moments of a stay can differ by) to 2¹⁷ (359 years).
+# Over that range a positive double's bits, read as an integer, keep the order of the values and
+# span 57 × 2⁵² < 2⁵⁸ integers, which leaves two bits for the outcome.
+_PACKED_LOW = 2.0**-40
+_PACKED_HIGH = 2.0**17
+_PACKED_BASE = np.float64(_PACKED_LOW).view(np.int64) - 1  # 2⁻⁴⁰ packs as 1, zero as 0
+
+
+def _sorted_cells(t: FloatArray, e: IntArray) -> tuple[IntArray, IntArray, IntArray, int] | None:
+    """`_outcome_cells` by one sort of integers (duration's bits, then outcome) instead of
+    `np.unique`'s sort of indexes, a fifth of its time at a million deals; None when a duration
+    lies outside the packed range (the general way then)."""
+    if not t.size:
+        return None
+    positive = t > 0
+    inside = t[positive]
+    if inside.size and (inside.min() < _PACKED_LOW or not inside.max() < _PACKED_HIGH):
+        return None  # (NaN fails the second test)
+    if (~positive).any() and not (t[~positive] == 0).all():
+        return None  # negative or NaN
+    bits = np.where(positive, t.view(np.int64) - _PACKED_BASE, 0)
+    packed = np.sort((bits << 2) | e)
+    starts = np.flatnonzero(np.r_[True, packed[1:] != packed[:-1]])
+    cells = packed[starts]
+    times = cells >> 2
+    rank = np.cumsum(np.r_[True, times[1:] != times[:-1]]) - 1
+    counts = np.diff(np.r_[starts, packed.size])
+    return rank, cells & 3, counts, int(rank[-1]) + 1
 
 
 def _incidence(
