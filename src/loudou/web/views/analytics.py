@@ -1,6 +1,7 @@
 """The analytics pages a sales director steers by: conversion per stage (naive, closed-only and
-censoring-aware side by side), time in stage, stalled deals, the pipeline flow (waterfall), and
-the forecast with the targets and the reverse funnel (倒推).
+censoring-aware side by side), time in stage, stalled deals and the pipeline flow (waterfall);
+and what the forecast page (`web.views.forecast`: forecast, targets, reverse funnel) shares with
+them: the scope from the query string, the page frame, the money axis.
 
 Each page calls the selector its CLI command calls, with the same arguments, so every figure
 equals `loudou <command> --json` for the same scope (the user's visibility, playbook, branch and
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -20,24 +20,12 @@ from django.utils.translation import gettext as _
 
 from loudou.analytics.conversion import conversion_by_stage
 from loudou.analytics.flow import flow_balances, pipeline_flow
-from loudou.analytics.forecast import (
-    PROBABILITY_SOURCES,
-    Period,
-    forecast,
-    learned_for,
-    parse_period,
-    period_deals,
-    plan,
-    simulate,
-    targets_view,
-)
+from loudou.analytics.forecast import parse_period
 from loudou.analytics.scope import Scope
-from loudou.analytics.selectors import funnel_snapshot
 from loudou.analytics.velocity import stalled, velocity
 from loudou.core import clock
 from loudou.core.errors import LoudouError, NotFound
 from loudou.core.i18n import is_chinese, localized
-from loudou.core.money import parse_amount
 from loudou.org.access import branch_subtree_ids
 from loudou.org.models import User
 from loudou.pipeline.board import filter_choices
@@ -46,8 +34,6 @@ from loudou.playbooks.selectors import playbook_get
 from loudou.web.templatetags.loudou import money, money_short
 from loudou.web.views.base import acting_user, date_param, int_param, login_required
 from loudou.web.views.exports import download, export_format, stalled_table
-
-HISTOGRAM_BINS = 40
 
 
 @dataclass
@@ -127,7 +113,7 @@ class AnalyticsQuery:
         return first, last
 
 
-def _query(request: HttpRequest) -> AnalyticsQuery:
+def analytics_query(request: HttpRequest) -> AnalyticsQuery:
     """The scope from the query string, checked against what the user may choose (the funnel
     page's rule: `pipeline.board.filter_choices`)."""
     problems = []
@@ -154,7 +140,10 @@ def _query(request: HttpRequest) -> AnalyticsQuery:
     )
 
 
-def _page(request: HttpRequest, template: str, query: AnalyticsQuery, **context: Any) -> Any:
+def analytics_page(
+    request: HttpRequest, template: str, query: AnalyticsQuery, **context: Any
+) -> Any:
+    """An analytics page: `template` with the scope's filters, choices and problems."""
     playbooks = Playbook.objects.filter(is_current=True).order_by("key")
     return render(
         request,
@@ -163,7 +152,7 @@ def _page(request: HttpRequest, template: str, query: AnalyticsQuery, **context:
     )
 
 
-def _money_axis(title: str) -> dict[str, Any]:
+def money_axis(title: str) -> dict[str, Any]:
     """How a chart's money axis counts: in 万 for Chinese readers (values divided by 10,000),
     in K/M for English ones (plotly's SI ticks), as money_short does in the tables."""
     if is_chinese():
@@ -171,7 +160,7 @@ def _money_axis(title: str) -> dict[str, Any]:
     return {"scale": 1, "title": title, "tickformat": "~s"}
 
 
-def _pct(rate: float | None) -> str:
+def percent(rate: float | None) -> str:
     """A fraction as "62.5%", or — when undefined."""
     return "—" if rate is None else f"{100 * rate:.1f}%"
 
@@ -184,7 +173,7 @@ def _stage_name(query: AnalyticsQuery, key: str) -> str:
 @login_required
 def analytics(request: HttpRequest) -> HttpResponse:
     """The analytics overview: the scope to look through and the five analyses, one line each."""
-    return _page(request, "index.html", _query(request))
+    return analytics_page(request, "index.html", analytics_query(request))
 
 
 # --- conversion -----------------------------------------------------------------------------
@@ -195,10 +184,10 @@ def _conversion_row(row: dict[str, Any]) -> dict[str, Any]:
     interval = row["interval"]
     return {
         **row,
-        "naive_pct": _pct(row["naive"]),
-        "closed_only_pct": _pct(row["closed_only"]),
-        "censored_pct": _pct(row["censored_estimate"]),
-        "interval_pct": f"{_pct(interval[0])} – {_pct(interval[1])}" if interval else "—",
+        "naive_pct": percent(row["naive"]),
+        "closed_only_pct": percent(row["closed_only"]),
+        "censored_pct": percent(row["censored_estimate"]),
+        "interval_pct": f"{percent(interval[0])} – {percent(interval[1])}" if interval else "—",
         "closed": row["advanced"] + row["lost_here"],
     }
 
@@ -234,7 +223,7 @@ def conversion(request: HttpRequest) -> HttpResponse:
     """Conversion per stage of the deals created between two days (both included): reached,
     advanced, lost here, still open and the three rates — `loudou conversion` with
     --to = the day after the last."""
-    query = _query(request)
+    query = analytics_query(request)
     first, last = query.period(request, _("Created from"), _("Created to"))
     today = clock.today()
     if first and first > today:
@@ -249,7 +238,7 @@ def conversion(request: HttpRequest) -> HttpResponse:
     )
     rows = [{**_conversion_row(r), "stage": query.stages.get(r["key"])} for r in data["stages"]]
     year_ago = today - dt.timedelta(days=364)
-    return _page(
+    return analytics_page(
         request,
         "conversion.html",
         query,
@@ -274,7 +263,7 @@ def conversion(request: HttpRequest) -> HttpResponse:
 def velocity_page(request: HttpRequest) -> HttpResponse:
     """Time in each stage (median, p80 and Kaplan–Meier median of the stays) and the cycle to
     won — `loudou velocity` with --from/--to on the day the stays began."""
-    query = _query(request)
+    query = analytics_query(request)
     first, last = query.period(request, _("Entered from"), _("Entered to"))
     data = velocity(
         query.user,
@@ -297,7 +286,7 @@ def velocity_page(request: HttpRequest) -> HttpResponse:
         ],
         "axis": _("Days in the stage"),
     }
-    return _page(
+    return analytics_page(
         request,
         "velocity.html",
         query,
@@ -312,7 +301,7 @@ def velocity_page(request: HttpRequest) -> HttpResponse:
 def stalled_page(request: HttpRequest) -> HttpResponse:
     """The open deals that have sat in their stage past its threshold (the stage's max days,
     else its historical p80), most overdue first — `loudou stalled`."""
-    query = _query(request)
+    query = analytics_query(request)
     data = stalled(query.user, query.playbook, **query.filters())
     usernames = {d["owner"] for d in data["deals"]}
     owners = {u.username: u for u in User.objects.filter(username__in=usernames)}
@@ -333,7 +322,7 @@ def stalled_page(request: HttpRequest) -> HttpResponse:
         for stage in query.stages.values()
         if stage.kind == StageKind.OPEN
     ]
-    return _page(
+    return analytics_page(
         request,
         "stalled.html",
         query,
@@ -356,7 +345,7 @@ def _quarter(day: dt.date) -> tuple[dt.date, dt.date]:
 
 def _flow_chart(lines: list[dict[str, Any]]) -> dict[str, Any]:
     """Two waterfalls (amount, count): the start and end bars absolute, the rest signed steps."""
-    axis = _money_axis(_("Amount"))
+    axis = money_axis(_("Amount"))
     counted = [line for line in lines if line["count"] is not None]
 
     def measure(line: dict[str, Any]) -> str:
@@ -417,7 +406,7 @@ def flow_page(request: HttpRequest) -> HttpResponse:
     """The waterfall of the open pipeline for a close window between two days: start, created,
     pulled in, pushed out, amount changes, won, lost, end — `loudou flow`. By default: this
     quarter so far, for the deals expected to close in this quarter."""
-    query = _query(request)
+    query = analytics_query(request)
     today = clock.today()
     q_start, q_end = _quarter(today)
     chosen = any(request.GET.get(k) for k in ("from", "to", "window_from", "window_to"))
@@ -469,186 +458,7 @@ def flow_page(request: HttpRequest) -> HttpResponse:
             ).strip(),
             amount_sum=" ".join(f"{x['sign']} {money(x['magnitude'])}" for x in lines).strip(),
         )
-    return _page(request, "flow.html", query, **context)
-
-
-# --- forecast, targets and plan ---------------------------------------------------------------
-
-
-def _period_choices(today: dt.date, quarters: list[str]) -> list[str]:
-    """Quarters around today and the months from three back to six ahead, for the period box."""
-    months = []
-    for shift in range(-3, 7):
-        index = today.year * 12 + today.month - 1 + shift
-        months.append(f"{index // 12}-{index % 12 + 1:02d}")
-    return quarters + months
-
-
-def _histogram(totals_cents: Any) -> dict[str, Any] | None:
-    """The simulated bookings as bars (amount bins, share of runs in %), or None when every run
-    books the same amount (nothing open closes in the period)."""
-    totals = np.asarray(totals_cents, dtype=np.float64) / 100.0
-    if totals.size == 0 or float(totals.min()) == float(totals.max()):
-        return None
-    counts, edges = np.histogram(totals, bins=HISTOGRAM_BINS)
-    share = counts / totals.size * 100
-    scale = _money_axis("")["scale"]
-    return {
-        "x": [round(float(v) / scale, 4) for v in (edges[:-1] + edges[1:]) / 2],
-        "width": float(edges[1] - edges[0]) / scale,
-        "y": [round(float(v), 2) for v in share],
-        "hover": [
-            _("%(low)s – %(high)s: %(share)s of the runs")
-            % {
-                "low": money_short(Decimal(str(round(lo)))),
-                "high": money_short(Decimal(str(round(hi)))),
-                "share": f"{s:.1f}%",
-            }
-            for lo, hi, s in zip(edges[:-1], edges[1:], share, strict=True)
-        ],
-    }
-
-
-def _forecast_chart(figures: dict[str, Any], totals_cents: Any) -> dict[str, Any] | None:
-    bars = _histogram(totals_cents)
-    if bars is None:
-        return None
-    sim = figures["simulated"]
-    marks = [
-        (_("P10"), sim["p10"], "#8a97ad"),
-        (_("P50"), sim["p50"], "#2f6fe4"),
-        (_("P90"), sim["p90"], "#8a97ad"),
-    ]
-    if figures["target"] is not None:
-        marks.append((_("Target"), figures["target"], "#c0392b"))
-    axis = _money_axis(_("Bookings of the period in a run"))
-    return {
-        **bars,
-        "marks": [
-            {"name": name, "x": float(Decimal(value)) / axis["scale"], "colour": colour}
-            for name, value, colour in marks
-        ],
-        "xaxis": axis,
-        "yaxis": _("Share of the runs (%)"),
-    }
-
-
-def _plan_context(
-    request: HttpRequest, query: AnalyticsQuery, period: Period, target: str | None
-) -> dict[str, Any]:
-    """The reverse funnel for the target typed (or, when none, the scope's own target), with
-    the open pipeline at each stage now beside what it needs."""
-    typed = (request.GET.get("target") or "").strip()
-    text = typed or target or ""
-    context: dict[str, Any] = {"plan_target": typed or (target or ""), "plan_typed": bool(typed)}
-    if not text:
-        return context
-    try:
-        amount = parse_amount(text, field="target")
-    except LoudouError as error:
-        context["plan_error"] = error.message
-        return context
-    except ArithmeticError:
-        # parse_amount quantizes before its size check: 1e30 overflows the decimal context.
-        context["plan_error"] = _("The amount is too large.")
-        return context
-    assert amount is not None
-    data = plan(query.scope(), period, amount)
-    snapshot = funnel_snapshot(query.user, query.playbook, **query.filters())
-    open_now = {s["key"]: s for s in snapshot["stages"]}
-    context["plan"] = data
-    context["plan_rows"] = [
-        {
-            **row,
-            "stage": query.stages.get(row["key"]),
-            "conversion_pct": _pct(row["conversion_to_won"]),
-            "open_count": open_now.get(row["key"], {}).get("count", 0),
-            "open_amount": open_now.get(row["key"], {}).get("amount", "0"),
-        }
-        for row in data["stages"]
-    ]
-    return context
-
-
-def _default_subject(query: AnalyticsQuery) -> None:
-    """Whose target the forecast is set against when no branch or person is chosen: a seller's
-    own, a manager's branch's; the company's only for those who see every deal. (The CLI
-    without --owner or --branch compares with the company's target, which for anyone who sees
-    only part of the company would read as a miss.)"""
-    user = query.user
-    if query.branch_id or query.owner_id or user.sees_everything:
-        return
-    if user.branch_id in {b.pk for b in query.choices["branches"]}:
-        query.branch_id = user.branch_id
-    elif user.pk in {u.pk for u in query.choices["owners"]}:
-        query.owner_id = user.pk
-
-
-@login_required
-def forecast_page(request: HttpRequest) -> HttpResponse:
-    """A month's or a quarter's forecast — booked, weighted, simulated P10/P50/P90, the target
-    and the chance of meeting it (`loudou forecast`, 10,000 runs, seed 0) — with the targets
-    per person, branch and company (`loudou targets`) and the reverse funnel (`loudou plan`)."""
-    query = _query(request)
-    today = clock.today()
-    current = f"{today.year}Q{(today.month - 1) // 3 + 1}"
-    raw = (request.GET.get("period") or "").strip()
-    try:
-        period = parse_period(raw or current)
-    except ValueError as error:
-        query.problems.append(
-            str(error) + " " + _("Showing this quarter (%(q)s) instead.") % {"q": current}
-        )
-        period = parse_period(current)
-    query.fields["period"] = period.label
-    source = request.GET.get("probabilities") or "deal"
-    if source not in PROBABILITY_SOURCES:
-        query.problems.append(
-            _("“%(value)s” is not a choice of probabilities: the deals' own are used.")
-            % {"value": source}
-        )
-        source = "deal"
-    query.fields["probabilities"] = source
-    _default_subject(query)
-    scope = query.scope()
-    # The learned probabilities are computed once for the figures, the histogram and the
-    # targets table (the per-deal model reads the open deals' history).
-    learned = learned_for(scope, period) if source == "learned" else None
-    figures = forecast(scope, period, probabilities=source, learned=learned)
-    # The runs themselves, for the histogram: the same deals, runs and seed as the figures.
-    by_deal = learned[0] if learned is not None else None
-    runs = simulate(period_deals(scope, period, by_deal), runs=figures["simulated"]["runs"])
-    targets = targets_view(scope, period, probabilities=source, learned=learned)
-    carried = None if source == "deal" else source
-    branches = {b.code: b.pk for b in query.choices["branches"]}
-    owners = {u.username: u.pk for u in query.choices["owners"]}
-    for row in targets["rows"]:
-        if row["kind"] == "person" and row["key"] in owners:
-            row["link"] = query.params(
-                owner=owners[row["key"]], period=period.label, probabilities=carried
-            )
-        elif row["kind"] == "branch" and row["key"] in branches:
-            row["link"] = query.params(
-                branch=branches[row["key"]], period=period.label, probabilities=carried
-            )
-        row["p_hit_pct"] = "—" if row["p_hit_target"] is None else f"{row['p_hit_target']:.0%}"
-        row["attained"] = (
-            min(100, round(100 * Decimal(row["booked"]) / Decimal(row["target"])))
-            if row["target"] and Decimal(row["target"]) > 0
-            else None
-        )
-    return _page(
-        request,
-        "forecast.html",
-        query,
-        period=period,
-        figures=figures,
-        p_hit_pct="—" if figures["p_hit_target"] is None else f"{figures['p_hit_target']:.1%}",
-        chart=_forecast_chart(figures, runs.bookings_cents),
-        targets=targets["rows"],
-        period_choices=_period_choices(today, query.choices["quarters"]),
-        **_plan_context(request, query, period, figures["target"]),
-    )
+    return analytics_page(request, "flow.html", query, **context)
 
 
 urlpatterns = [
@@ -657,5 +467,4 @@ urlpatterns = [
     path("analytics/velocity/", velocity_page, name="analytics-velocity"),
     path("analytics/stalled/", stalled_page, name="analytics-stalled"),
     path("analytics/flow/", flow_page, name="analytics-flow"),
-    path("analytics/forecast/", forecast_page, name="analytics-forecast"),
 ]
