@@ -20,10 +20,10 @@ from loudou.analytics.forecast import (
     parse_period,
     period_deals,
     period_weighted,
-    plan,
     simulate,
     targets_view,
 )
+from loudou.analytics.plan import plan
 from loudou.analytics.scope import Scope
 from loudou.core import clock
 from loudou.org.services import target_set

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from loudou.analytics.conversion import conversion_by_stage
 from loudou.analytics.flow import pipeline_flow
-from loudou.analytics.forecast import forecast, parse_period, plan, targets_view
+from loudou.analytics.forecast import forecast, parse_period, targets_view
+from loudou.analytics.plan import plan
 from loudou.analytics.scope import Scope
 from loudou.analytics.velocity import stalled, velocity
 from loudou.core import clock

@@ -1,4 +1,5 @@
-"""Forecast, reverse funnel (倒推) and targets: what a period will bring and what it still needs.
+"""Forecast and targets: what a period will bring against what it should (the reverse funnel,
+what it still needs, is `analytics.plan`).
 
 Definitions (DESIGN.md, "Definitions the analytics must follow"; docs/analytics-forecast.md):
 
@@ -8,37 +9,29 @@ Definitions (DESIGN.md, "Definitions the analytics must follow"; docs/analytics-
 - **simulated**: N runs in which each of those open deals wins independently with its
   probability; bookings of a run = booked + the amounts won in it; P10/P50/P90 over the runs and
   the share of runs that reach the target.
-- **plan**: from a target, the pipeline each open stage must hold, and by when, given the
-  historical closed-only conversion to won, the average won deal and the median time to win.
 
-Everything reads current opportunity fields (and the stays cache for the plan's history) through
-the visibility rule of the scope's actor.
+Everything reads current opportunity fields through the visibility rule of the scope's actor.
 """
 
 import calendar
 import datetime as dt
-import math
 import re
-import statistics
-from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Func, Max, Sum
+from django.db.models import Aggregate, Count, F, FloatField, Func, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
-from loudou.analytics.models import OpportunityStay, StayOutcome
 from loudou.analytics.scope import Scope
 from loudou.analytics.selectors import cents_sum, in_cents, open_now, scoped_spans
-from loudou.core.i18n import is_chinese, localized
+from loudou.core.i18n import is_chinese
 from loudou.org.access import branch_subtree_ids, managed_branch_ids
 from loudou.org.models import Branch, Target, TargetScope, User
 from loudou.pipeline.models import Status
-from loudou.playbooks.models import StageKind
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -48,7 +41,6 @@ DEFAULT_RUNS = 10_000
 # 4e6 cells (32 MB of draws) measured fastest here: 10,000 deals × 10,000 runs in ~0.7 s,
 # against ~3 s with 5e7-cell chunks (their temporaries no longer fit the caches).
 MAX_DRAW_CELLS = 4_000_000
-MIN_CLOSED_FOR_PLAN = 5
 
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -400,110 +392,6 @@ def forecast(
         "target": None if target is None else money(target),
         "p_hit_target": sim.p_hit(target),
         "open_deals": len(deals.amounts),
-    }
-
-
-# --- plan (倒推) ---------------------------------------------------------------------------
-
-
-def _won_moments(won_ids: Any) -> dict[int, dt.datetime]:
-    """Each won deal's moment of winning: the end of its (last) stay that ended in a win."""
-    rows = OpportunityStay.objects.filter(
-        opportunity_id__in=won_ids, outcome=StayOutcome.WON
-    ).values_list("opportunity_id", "exited_at")
-    moments: dict[int, dt.datetime] = {}
-    for opp_id, exited in rows:
-        if exited is None:
-            continue
-        if opp_id not in moments or exited > moments[opp_id]:
-            moments[opp_id] = exited
-    return moments
-
-
-def plan(scope: Scope, period: Period, target: Decimal) -> dict[str, Any]:
-    """The pipeline each open stage needs, and by when, for the scope to reach `target`.
-
-    Per open stage s, from the closed deals in scope (history as of now):
-    - conversion_to_won = won / closed deals that reached s (closed-only; a lost deal reached
-      the stages up to its furthest stay, a won deal reached every stage);
-    - needed_amount = (target − booked) / conversion_to_won;
-    - needed_count = ceil(needed_amount / average won amount);
-    - median_days_to_won = median over won deals of (won moment − first entry into s or a later
-      stage; 0 when s was skipped straight to the win);
-    - by_date = period end − ceil(median_days_to_won).
-    A stage fewer than MIN_CLOSED_FOR_PLAN closed deals reached gets no conversion or needs.
-    """
-    deals = period_deals(scope, period)
-    gap = max(target - deals.booked, ZERO)
-    opps = scope.opportunities()
-    won_ids = opps.filter(status=Status.WON).values("pk")
-    lost_ids = opps.filter(status=Status.LOST).values("pk")
-    won_amounts = list(opps.filter(status=Status.WON).values_list("amount", flat=True))
-    won_count = len(won_amounts)
-    average_won = sum(won_amounts, ZERO) / won_count if won_count else None
-
-    furthest = Counter(
-        OpportunityStay.objects.filter(opportunity_id__in=lost_ids)
-        .values("opportunity_id")
-        .annotate(m=Max("stage_order"))
-        .values_list("m", flat=True)
-    )
-    moments = _won_moments(won_ids)
-    entries: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
-    for opp_id, order, entered in OpportunityStay.objects.filter(
-        opportunity_id__in=won_ids
-    ).values_list("opportunity_id", "stage_order", "entered_at"):
-        entries[opp_id].append((order, entered))
-
-    stages = []
-    for stage in scope.playbook.ordered_stages():
-        if stage.kind != StageKind.OPEN:
-            continue
-        lost_reached = sum(n for order, n in furthest.items() if order >= stage.order)
-        closed = won_count + lost_reached
-        days = []
-        for opp_id, won_at in moments.items():
-            later = [entered for order, entered in entries[opp_id] if order >= stage.order]
-            reached_at = min(later) if later else won_at
-            days.append((won_at - reached_at).total_seconds() / 86400)
-        median_days = statistics.median(days) if days else None
-        by_date = (
-            period.end - dt.timedelta(days=math.ceil(median_days))
-            if median_days is not None
-            else None
-        )
-        row: dict[str, Any] = {
-            "key": stage.key,
-            "name": localized(stage, "name"),
-            "closed_reached": closed,
-            "conversion_to_won": None,
-            "needed_amount": None,
-            "needed_count": None,
-            "median_days_to_won": None if median_days is None else round(median_days, 1),
-            "by_date": by_date,
-            "note": None,
-        }
-        if closed < MIN_CLOSED_FOR_PLAN:
-            row["note"] = _(
-                "Only %(n)s closed deals reached this stage; at least %(min)s are needed."
-            ) % {"n": closed, "min": MIN_CLOSED_FOR_PLAN}
-        elif won_count == 0 or average_won is None or average_won <= 0:
-            row["conversion_to_won"] = 0.0
-            row["note"] = _("No deal that reached this stage was won: no plan can be made.")
-        else:
-            row["conversion_to_won"] = round(won_count / closed, 4)
-            needed = gap * closed / won_count
-            row["needed_amount"] = money(needed.quantize(CENT, rounding=ROUND_CEILING))
-            row["needed_count"] = int((needed / average_won).to_integral_value(ROUND_CEILING))
-        stages.append(row)
-    return {
-        "period": period.label,
-        "target": money(target),
-        "booked": money(deals.booked),
-        "gap": money(gap),
-        "average_won_amount": None if average_won is None else money(average_won.quantize(CENT)),
-        "won_deals": won_count,
-        "stages": stages,
     }
 
 

@@ -15,7 +15,8 @@ from pydantic import Field
 
 from loudou.analytics.conversion import conversion_by_stage
 from loudou.analytics.flow import pipeline_flow
-from loudou.analytics.forecast import forecast, parse_period, plan, targets_view
+from loudou.analytics.forecast import forecast, parse_period, targets_view
+from loudou.analytics.plan import plan
 from loudou.analytics.scope import Scope
 from loudou.analytics.selectors import funnel_snapshot
 from loudou.analytics.velocity import stalled, velocity

@@ -21,10 +21,10 @@ from loudou.analytics.forecast import (
     learned_for,
     parse_period,
     period_deals,
-    plan,
     simulate,
     targets_view,
 )
+from loudou.analytics.plan import plan
 from loudou.analytics.selectors import funnel_snapshot
 from loudou.core import clock
 from loudou.core.errors import LoudouError

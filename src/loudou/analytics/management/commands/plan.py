@@ -9,8 +9,8 @@ from django.utils.translation import gettext as _
 from rich.console import Console
 from rich.table import Table
 
-from loudou.analytics.forecast import plan
 from loudou.analytics.management.commands.forecast import amount_text, period_arg
+from loudou.analytics.plan import plan
 from loudou.analytics.scope import add_scope_arguments, scope_from_options
 from loudou.core.cli import dump_json
 from loudou.core.errors import ValidationFailed
