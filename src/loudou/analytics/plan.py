@@ -9,37 +9,66 @@ the visibility rule of the scope's actor; what is booked already comes from `ana
 
 import datetime as dt
 import math
-import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from django.db.models import Max
+import numpy as np
+import numpy.typing as npt
+from django.db.models import Count
 from django.utils.translation import gettext as _
 
+from loudou.analytics import rows
 from loudou.analytics.forecast import CENT, ZERO, Period, money, period_deals
 from loudou.analytics.models import OpportunityStay, StayOutcome
 from loudou.analytics.scope import Scope
+from loudou.analytics.selectors import cents_sum
 from loudou.core.i18n import localized
 from loudou.pipeline.models import Status
 from loudou.playbooks.models import StageKind
+
+FloatArray = npt.NDArray[np.float64]
 
 # A stage that fewer closed deals reached gets no conversion or needs.
 MIN_CLOSED_FOR_PLAN = 5
 
 
-def _won_moments(won_ids: Any) -> dict[int, dt.datetime]:
-    """Each won deal's moment of winning: the end of its (last) stay that ended in a win."""
-    rows = OpportunityStay.objects.filter(
-        opportunity_id__in=won_ids, outcome=StayOutcome.WON
-    ).values_list("opportunity_id", "exited_at")
-    moments: dict[int, dt.datetime] = {}
-    for opp_id, exited in rows:
-        if exited is None:
-            continue
-        if opp_id not in moments or exited > moments[opp_id]:
-            moments[opp_id] = exited
-    return moments
+def _furthest_orders(stays: Any) -> Counter[int]:
+    """How many of the deals of `stays` stayed furthest (highest stage order) at each order."""
+    deal, order = rows.columns(stays, "opportunity_id", "stage_order")
+    if not deal.size:
+        return Counter()
+    by_deal = np.argsort(deal, kind="stable")
+    deal, order = deal[by_deal], order[by_deal]
+    firsts = np.flatnonzero(np.r_[True, deal[1:] != deal[:-1]])
+    orders, counts = np.unique(np.maximum.reduceat(order, firsts), return_counts=True)
+    return Counter(dict(zip(orders.tolist(), counts.tolist(), strict=True)))
+
+
+def _days_to_won(stays: Any, orders: list[int]) -> dict[int, FloatArray]:
+    """Per stage order s, the days from each won deal's first entry into s or a later stage (its
+    won moment when it skipped them) to its won moment, the end of its last stay that ended in a
+    win; deals with no such stay are left out. As `timedelta.total_seconds() / 86400` of the
+    exact microseconds, to the last bit. `stays`: those of the won deals."""
+    deal, order, entered, exited, outcome = rows.columns(
+        stays, "opportunity_id", "stage_order", "entered_at", "exited_at", rows.Text("outcome")
+    )
+    won = (outcome == StayOutcome.WON.value.encode()) & ~np.isnat(exited)
+    deals = np.unique(deal[won])
+    if not deals.size:
+        return {s: np.empty(0) for s in orders}
+    position = np.minimum(np.searchsorted(deals, deal), deals.size - 1)
+    known = deals[position] == deal
+    won_at = np.full(deals.size, np.iinfo(np.int64).min)
+    np.maximum.at(won_at, position[won], exited[won].astype(np.int64))
+    entered_us = entered.astype(np.int64)
+    days = {}
+    for s in orders:
+        reached = won_at.copy()
+        later = known & (order >= s)
+        np.minimum.at(reached, position[later], entered_us[later])
+        days[s] = (won_at - reached) / 1e6 / 86400
+    return days
 
 
 def plan(scope: Scope, period: Period, target: Decimal) -> dict[str, Any]:
@@ -54,41 +83,35 @@ def plan(scope: Scope, period: Period, target: Decimal) -> dict[str, Any]:
       stage; 0 when s was skipped straight to the win);
     - by_date = period end − ceil(median_days_to_won).
     A stage fewer than MIN_CLOSED_FOR_PLAN closed deals reached gets no conversion or needs.
+    The stays are read as numpy columns (`rows.columns`): at a million deals the ORM's rows took
+    13 s.
     """
     deals = period_deals(scope, period)
     gap = max(target - deals.booked, ZERO)
     opps = scope.opportunities()
-    won_ids = opps.filter(status=Status.WON).values("pk")
-    lost_ids = opps.filter(status=Status.LOST).values("pk")
-    won_amounts = list(opps.filter(status=Status.WON).values_list("amount", flat=True))
-    won_count = len(won_amounts)
-    average_won = sum(won_amounts, ZERO) / won_count if won_count else None
+    won = opps.filter(status=Status.WON)
+    totals = won.aggregate(cents=cents_sum("amount"), count=Count("pk"))
+    won_count = totals["count"]
+    # The sum as the Decimals it is made of would add up: whole cents, two places.
+    won_sum = Decimal(totals["cents"] or 0).scaleb(-2)
+    average_won = won_sum / won_count if won_count else None
 
-    furthest = Counter(
-        OpportunityStay.objects.filter(opportunity_id__in=lost_ids)
-        .values("opportunity_id")
-        .annotate(m=Max("stage_order"))
-        .values_list("m", flat=True)
+    lost = opps.filter(status=Status.LOST)
+    furthest = _furthest_orders(
+        OpportunityStay.objects.filter(opportunity_id__in=lost.values("pk"))
     )
-    moments = _won_moments(won_ids)
-    entries: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
-    for opp_id, order, entered in OpportunityStay.objects.filter(
-        opportunity_id__in=won_ids
-    ).values_list("opportunity_id", "stage_order", "entered_at"):
-        entries[opp_id].append((order, entered))
+    open_stages = [s for s in scope.playbook.ordered_stages() if s.kind == StageKind.OPEN]
+    orders = [s.order for s in open_stages]
+    days_by_order = _days_to_won(
+        OpportunityStay.objects.filter(opportunity_id__in=won.values("pk")), orders
+    )
 
     stages = []
-    for stage in scope.playbook.ordered_stages():
-        if stage.kind != StageKind.OPEN:
-            continue
+    for stage in open_stages:
         lost_reached = sum(n for order, n in furthest.items() if order >= stage.order)
         closed = won_count + lost_reached
-        days = []
-        for opp_id, won_at in moments.items():
-            later = [entered for order, entered in entries[opp_id] if order >= stage.order]
-            reached_at = min(later) if later else won_at
-            days.append((won_at - reached_at).total_seconds() / 86400)
-        median_days = statistics.median(days) if days else None
+        days = days_by_order[stage.order]
+        median_days = float(np.median(days)) if days.size else None
         by_date = (
             period.end - dt.timedelta(days=math.ceil(median_days))
             if median_days is not None
