@@ -140,8 +140,8 @@ def test_durations_outside_the_packed_range_take_the_general_way(outside):
 def test_id_positions(spread):
     ids = np.array([3, 5, 8, 13]) * spread
     wanted = np.array([5, 4, 13, 1, 100, 3]) * spread
-    np.testing.assert_array_equal(cohorts._id_positions(ids, wanted), [1, -1, 3, -1, -1, 0])
-    assert cohorts._id_positions(ids[:0], wanted).tolist() == [-1] * 6
+    np.testing.assert_array_equal(rows.id_positions(ids, wanted), [1, -1, 3, -1, -1, 0])
+    assert rows.id_positions(ids[:0], wanted).tolist() == [-1] * 6
 
 
 # The cohort as read, against `rows.columns` (the general read of every other analytic).

@@ -2,8 +2,9 @@
 
 Three queries whatever the size of the cohort (the deals; the largest ids of stages and deals;
 the stays), and outside a transaction a fourth for the stays' ids, which splits a large read over
-two connections; the deals and stays are each one aggregate query whose texts numpy parses, as `rows.columns` does, with aggregates of this module's own: a stay's deal
-and stage come as one integer, times as epoch seconds (on SQLite decoded from their texts with
+two connections; the deals and stays are each one aggregate query whose texts numpy parses, as
+`rows.columns` does, with aggregates of this module's own: a stay's deal and stage come as one
+integer, times as epoch seconds (on SQLite decoded from their texts with
 lookup tables, an open stay's missing exit as a filler of the same width, so no column of NULL
 flags; on PostgreSQL as integer microseconds). Outside a transaction, a large read runs partly in
 a worker thread on a second connection (two thirds of the stays), so that it takes two cores
@@ -98,21 +99,6 @@ def _integers(text: bytes | str | None, size: int) -> IntArray:
     return values
 
 
-def _id_positions(ids: IntArray, wanted: IntArray) -> IntArray:
-    """The position in sorted `ids` of each of `wanted`, −1 where it is not there: through a
-    table indexed by id when the ids are not much sparser than the values looked up (one gather),
-    else by binary search."""
-    if not ids.size:
-        return np.full(wanted.size, -1, np.int64)
-    top = int(ids[-1])
-    if int(ids[0]) >= 0 and top < 4 * (ids.size + wanted.size) + 1024:
-        table = np.full(top + 2, -1, np.int64)  # the last entry: any id beyond `top`
-        table[ids] = np.arange(ids.size)
-        return table[np.clip(wanted, 0, top + 1)]
-    found = np.minimum(np.searchsorted(ids, wanted), ids.size - 1)
-    return np.where(ids[found] == wanted, found, -1)
-
-
 def read_cohort(
     user: Any,
     playbook: Playbook,
@@ -168,7 +154,7 @@ def read_cohort(
     keep = keep[created[keep] < end.timestamp()]
     ids, status, created = ids[keep], status[keep], created[keep]
     stay_opp, stay_stage, entered, exited = stay_columns
-    stay_deal = _id_positions(ids, stay_opp)
+    stay_deal = rows.id_positions(ids, stay_opp)
     mine = stay_deal >= 0
     stay_stage = stay_stage[mine]
     present = np.flatnonzero(np.bincount(stay_stage)) if stay_stage.size else stay_stage

@@ -57,8 +57,8 @@ def _days_to_won(stays: Any, orders: list[int]) -> dict[int, FloatArray]:
     deals = np.unique(deal[won])
     if not deals.size:
         return {s: np.empty(0) for s in orders}
-    position = np.minimum(np.searchsorted(deals, deal), deals.size - 1)
-    known = deals[position] == deal
+    position = rows.id_positions(deals, deal)  # −1: a deal with no won stay
+    known = position >= 0
     won_at = np.full(deals.size, np.iinfo(np.int64).min)
     np.maximum.at(won_at, position[won], exited[won].astype(np.int64))
     entered_us = entered.astype(np.int64)

@@ -55,6 +55,7 @@ from loudou.org.access import managed_branch_ids
 from loudou.playbooks.models import Playbook, Stage
 
 Moments = npt.NDArray[np.datetime64]
+IntArray = npt.NDArray[np.int64]
 
 _INTEGER_TYPES = {
     "AutoField",
@@ -377,6 +378,21 @@ def _columns(
         arrays.append(_parse(texts[: len(parts)], kind, vendor, size, hexed))
         texts = texts[len(parts) :]
     return arrays
+
+
+def id_positions(ids: IntArray, wanted: IntArray) -> IntArray:
+    """The position in sorted `ids` of each of `wanted`, −1 where it is not there: through a
+    table indexed by id when the ids are not much sparser than the values looked up (one gather),
+    else by binary search."""
+    if not ids.size:
+        return np.full(wanted.size, -1, np.int64)
+    top = int(ids[-1])
+    if int(ids[0]) >= 0 and top < 4 * (ids.size + wanted.size) + 1024:
+        table = np.full(top + 2, -1, np.int64)  # the last entry: any id beyond `top`
+        table[ids] = np.arange(ids.size)
+        return table[np.clip(wanted, 0, top + 1)]
+    found = np.minimum(np.searchsorted(ids, wanted), ids.size - 1)
+    return np.where(ids[found] == wanted, found, -1)
 
 
 def seconds(moments: Moments) -> npt.NDArray[np.float64]:
