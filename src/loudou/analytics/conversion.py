@@ -63,11 +63,13 @@ def _outcome_cells(
     e = np.asarray(events, dtype=np.int64).ravel()
     if e.size and not (e.min() >= 0 and e.max() <= 2):
         raise ValueError("events are CENSORED, ADVANCE or LOST")
-    if not _whole_days(t):
+    if _whole_days(t):
+        rank, n_times = _day_ranks(t)
+    else:
         sorted_cells = _sorted_cells(t, e)
         if sorted_cells is not None:
             return sorted_cells
-    rank, n_times = _time_ranks(t)
+        rank, n_times = _unique_ranks(t)
     # Counted rather than sorted (as `np.unique` would): the same cells in the same order.
     per_cell = np.bincount(rank * 3 + e, minlength=3 * n_times)
     cells = np.flatnonzero(per_cell)
@@ -86,14 +88,17 @@ def _whole_days(t: FloatArray) -> bool:
     )
 
 
-def _time_ranks(t: FloatArray) -> tuple[IntArray, int]:
-    """The rank of each duration among the distinct ones, and their number: `np.unique`'s inverse
-    and size. Whole days are counted in one pass instead of sorted; ranks depend only on order
-    and ties, so both ways give the same."""
-    if _whole_days(t):
-        days = t.astype(np.int64)
-        present = np.bincount(days) > 0
-        return (np.cumsum(present) - 1)[days], int(present.sum())
+def _day_ranks(t: FloatArray) -> tuple[IntArray, int]:
+    """The rank of each duration among the distinct ones, and their number (`np.unique`'s
+    inverse and size), for whole days (`_whole_days`): counted in one pass instead of sorted;
+    ranks depend only on order and ties, so both ways give the same."""
+    days = t.astype(np.int64)
+    present = np.bincount(days) > 0
+    return (np.cumsum(present) - 1)[days], int(present.sum())
+
+
+def _unique_ranks(t: FloatArray) -> tuple[IntArray, int]:
+    """`_day_ranks` of any durations, by sorting them."""
     times, rank = np.unique(t, return_inverse=True)
     return rank.ravel(), times.size
 
