@@ -242,9 +242,11 @@ def _env_int(name: str, default: int) -> int:
     return number
 
 
+# Freed memory each process keeps for its next large analytic (loudou.core.memory).
+LOUDOU_HEAP_KEEP_MB = _env_int("LOUDOU_HEAP_KEEP_MB", 1024)
+
 # Sign-ins last a working day, whatever the activity; the browser forgets them when closed.
 SESSION_COOKIE_AGE = _env_int("LOUDOU_SESSION_HOURS", 12) * 3600
-LOUDOU_HEAP_KEEP_MB = _env_int("LOUDOU_HEAP_KEEP_MB", 1024)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
