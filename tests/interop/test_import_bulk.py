@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from loudou.analytics.caches import caches_verify
 from loudou.analytics.models import OpportunityStay, StateSpan
 from loudou.interop import writer
-from loudou.interop.bulk import _secondary_indexes
+from loudou.interop.bulk import _secondary_indexes, larger_page_cache
 from loudou.interop.tables import Sheet
 from loudou.interop.values import BadValue, parse_date, parse_money
 from loudou.pipeline.models import Opportunity, OpportunityHistory
@@ -207,3 +208,43 @@ def test_indexes_are_read_from_the_database_itself(db: None) -> None:
     } <= names
     # Never a primary key's index or one backing a constraint (they cannot be dropped alone).
     assert not [n for n in names if n.endswith("_pkey") or n.startswith("sqlite_autoindex")]
+
+
+def _cache_size() -> int:
+    """SQLite's page cache size (negative: in KiB); 0 on PostgreSQL, which has none per
+    connection."""
+    if connection.vendor != "sqlite":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's page cache")
+def test_the_page_cache_grows_for_a_write_and_is_given_back_after_it(db: None) -> None:
+    before = _cache_size()
+    with larger_page_cache(64):
+        assert _cache_size() == -64 * 1024  # negative: a size in KiB
+    assert _cache_size() == before
+    with pytest.raises(ZeroDivisionError), larger_page_cache(64):
+        1 / 0  # noqa: B018
+    assert _cache_size() == before
+
+
+def test_an_import_writes_its_deals_with_the_larger_page_cache(
+    org: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    insert_new = writer.insert_new
+
+    def watched(*args: Any, **kwargs: Any) -> int:
+        seen.append(_cache_size())
+        return insert_new(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "insert_new", watched)
+    before = _cache_size()
+    report = run_import("native", str(native_files(tmp_path, 12)))
+    assert report["created"]["opportunities"] == 12
+    assert _cache_size() == before
+    expected = -1024 * writer.PAGE_CACHE_MB if connection.vendor == "sqlite" else before
+    assert seen == [expected]

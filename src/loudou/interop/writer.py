@@ -35,6 +35,7 @@ from loudou.interop.bulk import (
     IndexesSetAside,
     Inserter,
     JsonText,
+    larger_page_cache,
     reserve_ids,
     sync_sequences,
 )
@@ -81,15 +82,16 @@ def write(
     if problems:  # refused by a service (a duplicate credit code, …): roll everything back
         raise WriteRefused(problems)
     created_accounts = _create_accounts(plan, parsed, actor)
-    history_rows = insert_new(
-        plan.new,
-        plan.owners,
-        plan.accounts,
-        actor=actor,
-        playbook=playbook,
-        ids=ids,
-        progress=progress,
-    )
+    with larger_page_cache(PAGE_CACHE_MB):
+        history_rows = insert_new(
+            plan.new,
+            plan.owners,
+            plan.accounts,
+            actor=actor,
+            playbook=playbook,
+            ids=ids,
+            progress=progress,
+        )
     updated = unchanged = 0
     progress.start(_("Updating"), len(plan.known))
     for deal, steps, opportunity_id in plan.known:
@@ -276,6 +278,9 @@ CHANGED_JSON = [
 # The tables a large load writes most rows into, whose indexes it sets aside while it writes; the
 # audit and external-id tables are left as they are (shared with everything else, and cheap).
 INDEXED_ASIDE = (Opportunity, OpportunityHistory, OpportunityStay, StateSpan)
+# How large SQLite's page cache may grow while new deals are written (`larger_page_cache`): more
+# than the ~300 MB of pages 10⁵ deals with their history, stays and spans fill in one transaction.
+PAGE_CACHE_MB = 512
 # From how many new deals a load counts as large: below it, maintaining the indexes row by row
 # costs less than creating them again.
 INITIAL_LOAD_MIN = 10_000
