@@ -1,84 +1,28 @@
-"""The win model page and the learned probability on the deal page: who may see and do what, the
-three states in words, the figures equal the stored model's, the chart's data equals the stored
-reliability rows, accepting suggested probabilities makes a new playbook version (refused for
-everyone but an administrator, changing nothing), training, escaping, Chinese texts and a query
-count that does not grow with the deals.
+"""The win model page: who may see it and the forms, the three states in words, the figures equal
+the stored model's, the chart's data equals the stored reliability rows, the suggested stage
+probabilities, Chinese texts and a query count that does not grow with the deals. Its forms:
+test_forms.py; the learned probability on the deal page: test_panel.py.
 
-One company of 420 closed deals with a trained model serves the whole module (training costs
-seconds): it is built inside a transaction rolled back at the module's end, and each test runs
-in a savepoint within it."""
+Every test reads the company of conftest.py (420 closed deals, a trained model), built once for
+the module."""
 
 import datetime as dt
-import html
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from loudou.learning import training
 from loudou.learning.models import WinModel
-from loudou.learning.services import win_model_train
-from loudou.pipeline.catalogs import lost_reasons_load_defaults
 from loudou.pipeline.models import Opportunity, Status
 from loudou.playbooks.models import Playbook, Stage
-from loudou.playbooks.services import playbooks_load_builtin
-from tests.conftest import make_account, make_org
-from tests.learning.test_learning import START, _company, _deal
-
-MODEL = "/analytics/model/"
-TRAIN = "/analytics/model/train/"
-ACCEPT = "/analytics/model/accept/"
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="module")
-def company(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
-    """420 closed deals of the project funnel (tests/learning's `_company`), a trained model,
-    and one open deal of the Beijing seller."""
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            playbooks = {p.key: p for p in playbooks_load_builtin()}
-            lost_reasons_load_defaults()
-            org = make_org()
-            account = make_account(org)
-            playbook = playbooks["project-funnel"]
-            _company(org, account, playbook)
-            model = win_model_train(playbook=playbook, actor=None)
-            open_deal = _deal(
-                org,
-                account,
-                playbook,
-                999,
-                big=True,
-                won=None,
-                created=START + dt.timedelta(days=430),
-                length=60,
-            )
-            yield {
-                **org,
-                "playbook": playbook,
-                "simple": playbooks["simple"],
-                "account": account,
-                "model": model,
-                "open_deal": open_deal,
-            }
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
-
-
-def client(company: dict[str, Any], name: str, language: str = "en") -> Client:
-    signed_in = Client(HTTP_ACCEPT_LANGUAGE=language)
-    signed_in.force_login(company[name])
-    return signed_in
+from tests.learning.test_learning import START, _deal
+from tests.web.learning.win_model import ACCEPT, MODEL, TRAIN, client, not_offered, text
 
 
 def chart_data(body: str) -> Any:
@@ -105,30 +49,6 @@ def row_of(body: str, model_key: str) -> str:
     found = re.search(rf'<tr data-model="{model_key}"[^>]*>(.*?)</tr>', body, re.S)
     assert found, model_key
     return found.group(1)
-
-
-def text(body: str) -> str:
-    """The page's text with tags removed and spaces collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
-
-
-def not_offered(model: WinModel) -> WinModel:
-    """The stored model as training stores one that lost to the learned stage rates (test setup
-    only: the numbers are the stored ones, the logistic made to lose)."""
-    metrics = model.metrics
-    brier = {
-        "logistic": metrics["stage_rates"]["brier"] + 0.01,
-        "stage_rates": metrics["stage_rates"]["brier"],
-        "stage_defaults": metrics["stage_defaults"]["brier"],
-    }
-    model.offered = False
-    model.parameters = {
-        **model.parameters,
-        "used": "stage_rates",
-        "fallback": {"reason": "loses_on_later_deals", "brier": brier},
-    }
-    model.save()
-    return model
 
 
 # --- who may see the page -------------------------------------------------------------------
@@ -384,243 +304,7 @@ def test_suggested_stage_probabilities(company: dict[str, Any], db: Any) -> None
     assert "Discover potential opportunities" in row.group(1)
 
 
-# --- accepting the suggested probabilities --------------------------------------------------
-
-
-def test_admin_accepts_suggested_probabilities(company: dict[str, Any], db: Any) -> None:
-    before = Playbook.objects.get(key="project-funnel", is_current=True)
-    admin = client(company, "admin")
-    response = admin.post(
-        ACCEPT,
-        {
-            "playbook": "project-funnel",
-            "accept": ["discover"],
-            "probability_discover": "15",
-            "probability_intent": "99",  # not ticked: not changed
-        },
-    )
-    assert response.status_code == 302
-    assert response["Location"] == "/analytics/model/?playbook=project-funnel"
-    after = Playbook.objects.get(key="project-funnel", is_current=True)
-    assert after.version == before.version + 1
-    stages = {s.key: s.probability for s in after.stages.all()}
-    old = {s.key: s.probability for s in before.stages.all()}
-    assert stages == {**old, "discover": 15}
-    page = text(admin.get(response["Location"]).content.decode())
-    assert (
-        f"Playbook Project sales funnel version {after.version} now uses these default "
-        "probabilities: Discover potential opportunities 15%." in page
-    )
-    # The page now compares the suggestion with the new default.
-    assert "15%" in page
-
-
-@pytest.mark.parametrize("name", ["seller", "manager", "executive"])
-def test_accept_and_train_refused_to_others(company: dict[str, Any], db: Any, name: str) -> None:
-    stages = list(Stage.objects.order_by("pk").values_list("pk", "probability"))
-    versions = list(Playbook.objects.order_by("pk").values_list("pk", "version", "is_current"))
-    models = list(WinModel.objects.order_by("pk").values_list("pk", "active"))
-    someone = client(company, name)
-    accept = someone.post(
-        ACCEPT, {"playbook": "project-funnel", "accept": ["discover"], "probability_discover": "9"}
-    )
-    train = someone.post(TRAIN, {"playbook": "project-funnel"})
-    assert accept.status_code == 403
-    assert train.status_code == 403
-    assert "Only an administrator may do this." in accept.content.decode()
-    assert list(Stage.objects.order_by("pk").values_list("pk", "probability")) == stages
-    assert (
-        list(Playbook.objects.order_by("pk").values_list("pk", "version", "is_current")) == versions
-    )
-    assert list(WinModel.objects.order_by("pk").values_list("pk", "active")) == models
-
-
-def test_accept_refusals_keep_the_input(company: dict[str, Any], db: Any) -> None:
-    versions = Playbook.objects.count()
-    admin = client(company, "admin")
-    # Nothing ticked.
-    response = admin.post(ACCEPT, {"playbook": "project-funnel", "probability_discover": "30"})
-    assert response.status_code == 400
-    assert "Tick at least one stage to accept its suggested probability." in text(
-        response.content.decode()
-    )
-    # Not a number: said beside the stage, the input kept (escaped).
-    typed = '"><script>alert(1)</script>'
-    response = admin.post(
-        ACCEPT,
-        {"playbook": "project-funnel", "accept": ["discover"], "probability_discover": typed},
-    )
-    body = response.content.decode()
-    assert response.status_code == 400
-    assert "Enter a whole percent from 0 to 100." in body
-    assert "<script>alert(1)" not in body
-    assert 'value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in body
-    # The service's rule: probabilities never decrease down the funnel.
-    intent = Stage.objects.get(playbook__key="project-funnel", playbook__is_current=True,
-                               key="intent").probability  # fmt: skip
-    response = admin.post(
-        ACCEPT,
-        {
-            "playbook": "project-funnel",
-            "accept": ["discover"],
-            "probability_discover": str(intent + 1),
-        },
-    )
-    body = response.content.decode()
-    assert response.status_code == 400
-    assert "must not decrease down the funnel" in body
-    assert f'name="probability_discover" value="{intent + 1}"' in body
-    assert "lower than the stage before it" in body  # beside the stage after it
-    assert Playbook.objects.count() == versions
-
-
-def test_accept_needs_a_post(company: dict[str, Any], db: Any) -> None:
-    assert client(company, "admin").get(ACCEPT).status_code == 405
-    assert client(company, "admin").get(TRAIN).status_code == 405
-
-
-# --- training -------------------------------------------------------------------------------
-
-
-def test_admin_trains_a_model(company: dict[str, Any], db: Any) -> None:
-    old = company["model"]
-    response = client(company, "admin").post(TRAIN, {"playbook": "project-funnel"})
-    assert response.status_code == 302
-    assert response["Location"] == "/analytics/model/?playbook=project-funnel"
-    active = WinModel.objects.get(active=True)
-    assert active.pk != old.pk
-    assert WinModel.objects.get(pk=old.pk).active is False
-
-
-def test_admin_training_with_too_little_history_says_so(company: dict[str, Any], db: Any) -> None:
-    models = WinModel.objects.count()
-    admin = client(company, "admin")
-    response = admin.post(TRAIN, {"playbook": "simple"}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 400
-    body = response.content.decode()
-    assert body.lstrip().startswith('<form id="train-box"')  # the box alone, for htmx
-    assert "Not enough history to learn from: 0 deals closed before the cutoff" in body
-    assert 'role="alert"' in body
-    response = admin.post(TRAIN, {"playbook": "simple"})  # without htmx: the whole page
-    assert response.status_code == 400
-    assert "<h1>Win model</h1>" in response.content.decode()
-    assert WinModel.objects.count() == models
-
-
-# --- the deal page --------------------------------------------------------------------------
-
-
-#: How the panel names the inputs the selector names by key (the deal is in Discover, its
-#: account in power and large).
-WORDS = {
-    "stage_rate:company": "deals that reached stage Discover potential opportunities",
-    "stage:discover": "stage = Discover potential opportunities",
-    "industry:power": "industry = Electric power",
-    "size:large": "size = Large",
-}
-
-
-def panel_url(opp: Any) -> str:
-    return f"/opportunities/{opp.pk}/win-probability/"
-
-
-def test_deal_page_loads_the_panel_lazily(company: dict[str, Any], db: Any) -> None:
-    opp = company["open_deal"]
-    body = client(company, "seller").get(f"/opportunities/{opp.pk}/").content.decode()
-    assert f'hx-get="{panel_url(opp)}" hx-trigger="load"' in body
-
-
-def test_owner_sees_the_probability_and_its_factors(company: dict[str, Any], db: Any) -> None:
-    from loudou.learning.selectors import win_explain
-
-    opp = company["open_deal"]
-    explained = win_explain(company["seller"], opp.pk)
-    response = client(company, "seller").get(panel_url(opp))
-    assert response.status_code == 200
-    body = response.content.decode()
-    page = text(body)
-    assert f"Probability {100 * explained['probability']:.1f}% learned per-deal model" in page
-    assert f"Stage default {round(100 * explained['stage_default'])}% · " in page
-    assert explained["factors"]
-    rows = re.findall(r"<tr class=\"(up|down|flat)\">(.*?)</tr>", body, re.S)
-    assert len(rows) == len(explained["factors"])
-    widest = max(abs(f["contribution"]) for f in explained["factors"])
-    for (direction, row), factor in zip(rows, explained["factors"], strict=True):
-        label = WORDS.get(factor["feature"], factor["label"])
-        assert f'<th scope="row">{html.escape(label)}<small' in row
-        assert html.escape(str(factor["value"])) in row
-        shown = round(factor["contribution"], 2)
-        cell = re.search(r'<td class="num nowrap">([^<]*)</td>', row)
-        assert cell
-        if shown == 0:
-            assert (direction, cell.group(1)) == ("flat", "0.00")
-        else:
-            signed = f"{factor['contribution']:+.2f}".replace("-", "−")
-            assert (direction, cell.group(1)) == ("down" if shown < 0 else "up", signed)
-        assert f'style="width: {round(100 * abs(factor["contribution"]) / widest)}%"' in row
-    # The manager of the branch sees it too.
-    assert client(company, "manager").get(panel_url(opp)).status_code == 200
-
-
-def test_panel_with_a_model_not_offered_says_why(company: dict[str, Any], db: Any) -> None:
-    model = not_offered(company["model"])
-    page = text(client(company, "seller").get(panel_url(company["open_deal"])).content.decode())
-    assert "learned stage rates" in page
-    assert "The learned per-deal model is not offered" in page
-    assert model.parameters["used"] == "stage_rates"
-
-
-def test_panel_without_a_model(company: dict[str, Any], db: Any) -> None:
-    WinModel.objects.all().delete()
-    body = client(company, "seller").get(panel_url(company["open_deal"])).content.decode()
-    assert "No win model trained for this playbook: the stage default probability is used." in body
-    assert 'href="/analytics/model/?playbook=project-funnel"' in body
-
-
-def test_panel_of_another_branch_is_not_found(company: dict[str, Any], db: Any) -> None:
-    opp = company["open_deal"]
-    assert client(company, "sh_seller").get(panel_url(opp)).status_code == 404
-    assert (
-        client(company, "sh_seller").get("/opportunities/999999/win-probability/").status_code
-        == 404
-    )
-
-
-def test_panel_query_count_is_fixed(company: dict[str, Any], db: Any) -> None:
-    """Explaining a deal reads its own history: as many queries for a deal with a long history
-    as for one without, however many deals the company has."""
-    seller = client(company, "seller")
-    opp = company["open_deal"]
-    seller.get(panel_url(opp))  # warm the per-process caches
-    with CaptureQueriesContext(connection) as first:
-        seller.get(panel_url(opp))
-    more = _deal(
-        company,
-        company["account"],
-        company["playbook"],
-        1000,
-        big=False,
-        won=None,
-        created=START + dt.timedelta(days=440),
-        length=30,
-    )
-    with CaptureQueriesContext(connection) as second:
-        seller.get(panel_url(more))
-    assert len(second) == len(first)
-    assert len(first) <= 40
-
-
-# --- escaping, Chinese, query count ---------------------------------------------------------
-
-
-def test_deal_name_with_markup_is_escaped_on_the_deal_page(
-    company: dict[str, Any], db: Any
-) -> None:
-    opp = company["open_deal"]
-    Opportunity.objects.filter(pk=opp.pk).update(name='<script>alert("x")</script>')
-    body = client(company, "seller").get(f"/opportunities/{opp.pk}/").content.decode()
-    assert '<script>alert("x")' not in body
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body
+# --- Chinese, query count -------------------------------------------------------------------
 
 
 def test_model_page_in_chinese(company: dict[str, Any], db: Any) -> None:
@@ -630,13 +314,6 @@ def test_model_page_in_chinese(company: dict[str, Any], db: Any) -> None:
     row = re.search(r'<tr data-stage="discover">(.*?)</tr>', body, re.S)
     assert row and "发掘潜在商机" in row.group(1)
     assert "Discover potential opportunities" not in body
-
-
-def test_panel_in_chinese(company: dict[str, Any], db: Any) -> None:
-    body = (
-        client(company, "seller", "zh-hans").get(panel_url(company["open_deal"])).content.decode()
-    )
-    assert "发掘潜在商机" in body
 
 
 def test_model_page_query_count_does_not_grow_with_the_deals(
