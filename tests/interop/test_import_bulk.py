@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from loudou.analytics.caches import caches_verify
 from loudou.analytics.models import OpportunityStay, StateSpan
 from loudou.interop import writer
-from loudou.interop.bulk import _secondary_indexes, larger_page_cache
+from loudou.interop.bulk import ForeignKeysSetAside, _secondary_indexes, larger_page_cache
 from loudou.interop.tables import Sheet
 from loudou.interop.values import BadValue, parse_date, parse_money
 from loudou.pipeline.models import Opportunity, OpportunityHistory
@@ -77,29 +77,90 @@ def test_an_initial_load_puts_every_index_back_as_it_was(
     assert OpportunityStay.objects.filter(exited_at__isnull=True).count() == 40 - 14 - 5
 
 
+def _foreign_keys() -> list[tuple[str, str, str]]:
+    """(table, name, definition) of the deal tables' foreign keys on PostgreSQL; [] on SQLite,
+    where the importer leaves them alone."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype = 'f' AND conrelid IN (SELECT unnest(%s::text[])::regclass)"
+            " ORDER BY 1, 2",
+            [TABLES],
+        )
+        return list(cursor.fetchall())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's foreign keys")
+def test_an_initial_load_on_postgresql_adds_every_foreign_key_back_as_it_was(
+    org: dict[str, Any], tmp_path: Path, initial_load: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _foreign_keys()
+    # The opportunity's account, owner, stage…; history's deal; stays' and spans' deal and stage.
+    assert len(before) >= 12 and all("DEFERRABLE INITIALLY DEFERRED" in d for _t, _n, d in before)
+    during: list[list[tuple[str, str, str]]] = []
+    spans_derive = writer.spans_derive
+
+    def watched(ids: range) -> int:
+        during.append(_foreign_keys())
+        return spans_derive(ids)
+
+    monkeypatch.setattr(writer, "spans_derive", watched)
+    report = run_import("native", str(native_files(tmp_path, 30)))
+    assert report["created"]["opportunities"] == 30
+    assert during == [[]]  # set aside while the rows went in
+    assert _foreign_keys() == before
+    assert writer.DATABASE_SECONDS["foreign keys added again"][0] == len(before)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's foreign keys")
+def test_a_row_pointing_nowhere_fails_the_keys_coming_back(org: dict[str, Any]) -> None:
+    keys = ForeignKeysSetAside(writer.INDEXED_ASIDE)
+    with transaction.atomic():
+        keys.drop()
+        with connection.cursor() as cursor:  # history of a deal that does not exist
+            cursor.execute(
+                "INSERT INTO pipeline_opportunityhistory (opportunity_id, valid_from, stage_id,"
+                " status, amount, currency, close_date, probability, owner_id, forecast_category,"
+                " action, changed, reason) SELECT 987654, now(), id, 'open', 1, 'CNY',"
+                " current_date, 10, %s, 'pipeline', 'import', '[]', '' FROM playbooks_stage"
+                " LIMIT 1",
+                [org["seller"].pk],
+            )
+        refused = pytest.raises(IntegrityError, match="violates foreign key constraint")
+        with refused, transaction.atomic():  # the savepoint lets the outer block go on
+            keys.restore()
+        transaction.set_rollback(True)
+    assert _foreign_keys() == keys.keys  # rolled back: every key as it was
+    assert not OpportunityHistory.objects.filter(opportunity_id=987654).exists()
+
+
 def test_a_dry_run_of_an_initial_load_leaves_the_indexes_and_writes_nothing(
     org: dict[str, Any], tmp_path: Path, initial_load: None
 ) -> None:
-    before, tables = _secondary_indexes(TABLES), counts()
+    before, keys, tables = _secondary_indexes(TABLES), _foreign_keys(), counts()
     report = run_import("native", str(native_files(tmp_path, 12)), "--dry-run")
     assert report["dry_run"] is True and report["created"]["opportunities"] == 12
     assert _secondary_indexes(TABLES) == before
+    assert _foreign_keys() == keys
     assert counts() == tables
 
 
 def test_a_load_that_fails_after_dropping_the_indexes_rolls_them_back(
     org: dict[str, Any], tmp_path: Path, initial_load: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before, tables = _secondary_indexes(TABLES), counts()
+    before, keys, tables = _secondary_indexes(TABLES), _foreign_keys(), counts()
 
     def broken(ids: range) -> int:  # fails with the deals written and their indexes dropped
-        assert _secondary_indexes(TABLES) == []
+        assert _secondary_indexes(TABLES) == [] and _foreign_keys() == []
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(writer, "spans_derive", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         run_import("native", str(native_files(tmp_path, 5)))
     assert _secondary_indexes(TABLES) == before
+    assert _foreign_keys() == keys
     assert counts() == tables
 
 

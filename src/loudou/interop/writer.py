@@ -32,6 +32,7 @@ from loudou.customers.services import (
     contact_update,
 )
 from loudou.interop.bulk import (
+    ForeignKeysSetAside,
     IndexesSetAside,
     Inserter,
     JsonText,
@@ -318,7 +319,8 @@ def insert_new(
     rows and external ids in bulk, then their stays and state spans from that history (one
     statement each); return the number of history rows. `owners` and `accounts` give the user and the
     account behind each deal's owner and account name. A load large against what the database
-    holds sets the deal tables' indexes aside while it writes (`IndexesSetAside`).
+    holds sets the deal tables' indexes aside while it writes (`IndexesSetAside`), and on
+    PostgreSQL their foreign keys (`ForeignKeysSetAside`).
 
     Imported history is a record of the past, not work done in loudou: no gate is passed, and
     the rows are those `history_write` would have written for the same steps."""
@@ -332,8 +334,11 @@ def insert_new(
         Inserter(ExternalId, EXTERNAL_FIELDS),
     )
     inserters = (opps, history, audits, externals)
-    aside = IndexesSetAside(INDEXED_ASIDE) if _initial_load(len(new)) else None
-    if aside is not None:
+    initial = _initial_load(len(new))
+    aside = IndexesSetAside(INDEXED_ASIDE) if initial else None
+    keys = ForeignKeysSetAside(INDEXED_ASIDE) if initial else None
+    if aside is not None and keys is not None:
+        keys.drop()
         aside.drop()
 
     opp_type = ContentType.objects.get_for_model(Opportunity).pk
@@ -418,15 +423,17 @@ def insert_new(
     stays_seconds = time.perf_counter() - started
     spans = spans_derive(opportunity_ids)
     spans_seconds = time.perf_counter() - stays_seconds - started
-    if aside is not None:
+    if aside is not None and keys is not None:
         progress.start(_("Indexing"), len(aside.indexes))
+        keys.restore()  # first: the index restore runs the checks still queued
         aside.restore(progress)
     sync_sequences(Opportunity)
     DATABASE_SECONDS.clear()
     DATABASE_SECONDS.update({i.model._meta.label: (i.count, i.seconds) for i in inserters})
     DATABASE_SECONDS[OpportunityStay._meta.label] = (stays, stays_seconds)
     DATABASE_SECONDS[StateSpan._meta.label] = (spans, spans_seconds)
-    if aside is not None:
+    if aside is not None and keys is not None:
+        DATABASE_SECONDS["foreign keys added again"] = (len(keys.keys), keys.seconds)
         DATABASE_SECONDS["indexes created again"] = (len(aside.indexes), aside.seconds)
     return history.count
 
