@@ -47,9 +47,10 @@ from django.urls import reverse
 from loudou.api.services import token_create
 from loudou.pipeline.models import Competitor
 from tests.trust import matrix as m
-from tests.trust import test_permission_matrix as pm
+from tests.trust import matrix_requests as pm
+from tests.trust import matrix_world
 
-world = pm.world  # the matrix's world (a fixture, reused as is)
+world = matrix_world.world  # the matrix's world (a fixture, reused as is)
 
 PASSWORD = "loudou-test-pw-1"  # every user of the `org` fixture
 
