@@ -15,7 +15,7 @@ import pytest
 
 from loudou.api.services import token_create
 from loudou.customers.services import account_create, contact_create
-from loudou.interop import runs
+from loudou.interop import runs, uploads
 from loudou.org.services import target_set
 from loudou.pipeline import services as ps
 from tests.conftest import Walker, credit_code
@@ -117,7 +117,7 @@ def world(
     target_set(actor=sh_manager, user=sh_seller, month=today.replace(day=1), amount="7654321")
 
     def make_upload() -> dict[str, Any]:
-        upload = runs.upload_create(
+        upload = uploads.upload_create(
             actor=manager,
             fmt="salesforce",
             playbook=playbook,
@@ -130,7 +130,7 @@ def world(
         data.name = "opps.csv"
         return {"format": "salesforce", "playbook": playbook.key, "file": data}
 
-    queued = runs.upload_create(
+    queued = uploads.upload_create(
         actor=manager,
         fmt="salesforce",
         playbook=playbook,

@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from loudou.customers.models import Account
-from loudou.interop import runs
+from loudou.interop import runs, uploads
 from loudou.interop.models import ImportRun
 from loudou.pipeline.models import Opportunity, OpportunityHistory
 from tests.trust.hostile_text import _client
@@ -91,9 +91,9 @@ def test_a_file_over_the_real_limit_is_refused_unread(
     """The real limit (not a patched one): one byte more than it is refused, with its size in
     the message, in English and Chinese, and nothing kept."""
     header = b"Name,Account,Amount\n"
-    data = header + b"x" * (runs.MAX_UPLOAD_BYTES + 1 - len(header))
+    data = header + b"x" * (uploads.MAX_UPLOAD_BYTES + 1 - len(header))
     before = _counts()
-    limit_mb = runs.MAX_UPLOAD_BYTES // (1024 * 1024)
+    limit_mb = uploads.MAX_UPLOAD_BYTES // (1024 * 1024)
     assert limit_mb >= 1
     for language, expected in (
         ("en", f"is larger than {limit_mb} MB"),
@@ -138,8 +138,8 @@ def test_a_workbook_that_inflates_far_past_the_limit_is_refused(
     """A decompression bomb: a 1 MB XLSX whose sheet inflates to ten times the upload limit
     (a 20 MB one would inflate to 20 GB, read again at every step of the import) is refused
     before it is read, like a file that large would be."""
-    book = _bomb(10 * runs.MAX_UPLOAD_BYTES)
-    assert len(book) < runs.MAX_UPLOAD_BYTES // 20
+    book = _bomb(10 * uploads.MAX_UPLOAD_BYTES)
+    assert len(book) < uploads.MAX_UPLOAD_BYTES // 20
     before = _counts()
     response = _upload(_client(org["manager"]), "bomb.xlsx", book)
     assert response.status_code == 400, response.status_code

@@ -1,447 +1,46 @@
-"""The web page's imports: an upload kept between the page's steps, its dry run, and the confirmed
-import run in the background with its progress, recorded as an `ImportRun`.
-
-The importer is the command line's (`loudou.interop.run.import_sheets`): the page only keeps the
-uploaded bytes (under MEDIA_ROOT/imports/<token>/, one folder per upload, for its owner only),
-the options and the mapping the user edits, and runs it twice, dry first.
+"""The Import page's confirmed imports: queued, run in the background with their progress, and
+recorded as an `ImportRun` (done, refused, failed, or interrupted when the server stopped).
 
 Every write to `ImportRun` goes through the services here. The confirmed import runs through
 `RUNNER` (a thread by default, with its own database connection): the tests replace it with a
-synchronous call, since their database transaction cannot be shared with another connection."""
+synchronous call, since their database transaction cannot be shared with another connection.
+The uploads it reads are `loudou.interop.uploads`'; the options it runs with, the ones the dry run
+used (`loudou.interop.review`)."""
 
 import contextlib
 import datetime as dt
 import json
 import logging
-import os
-import re
-import secrets
-import shutil
 import threading
 import time
-import zipfile
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from loudou.core.errors import LoudouError, NotFound, ValidationFailed
-from loudou.core.money import validate_currency
-from loudou.interop.formats import READERS, hubspot, native, odoo, pipedrive, salesforce
-from loudou.interop.formats.common import Aliases, match_columns
-from loudou.interop.importer import ImportRefused, owner_index
+from loudou.interop.importer import ImportRefused
 from loudou.interop.models import ImportRun, ImportStatus
+from loudou.interop.review import importer_options, refusal_details
 from loudou.interop.run import import_sheets
-from loudou.interop.tables import XLSX_MAGIC, Sheet, as_text, read_bytes
-from loudou.org.access import managed_branch_ids
+from loudou.interop.uploads import Upload, upload_delete, upload_read, uploads_root, write_json
 from loudou.org.models import AccessLevel, User
 from loudou.playbooks.models import Playbook
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-# An XLSX is a zip: what it inflates to is what the import reads (at every step), so it is
-# limited too. Real exports inflate about 5 to 8 times; a decompression bomb, a thousand.
-MAX_INFLATED_BYTES = 8 * MAX_UPLOAD_BYTES
-UPLOAD_LIFETIME = dt.timedelta(days=1)
 # A queued or running import whose progress has not moved for this long died with its process
 # (a server restart): its transaction was rolled back, so it is marked failed.
 STALE_AFTER = dt.timedelta(minutes=15)
-ENCODINGS = ("gbk", "gb18030", "utf-8")
-SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls")
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls
 LIVE = (ImportStatus.QUEUED, ImportStatus.RUNNING, ImportStatus.DONE)
 MAX_PROBLEMS_KEPT = 5000
-
-
-def can_import(user: Any) -> bool:
-    """Administrators and managers import; sellers (and executives, who read) do not."""
-    return bool(user.is_authenticated) and user.level in (AccessLevel.MANAGER, AccessLevel.ADMIN)
-
-
-def importable_owners(user: User) -> QuerySet[User]:
-    """The active users whose deals `user` may import: everyone with a branch for an
-    administrator, the people of the branches a manager manages."""
-    users = User.objects.filter(is_active=True, branch__isnull=False).select_related("branch")
-    managed = managed_branch_ids(user)
-    if managed is not None:
-        users = users.filter(branch_id__in=managed)
-    return users.order_by("username")
-
-
-# --- uploads ------------------------------------------------------------------------------
-
-
-def uploads_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "imports"
-
-
-@dataclass
-class Upload:
-    """An uploaded file (and, for Salesforce, its OpportunityHistory file) waiting to be
-    imported, with the options and the mapping the user chose on the page."""
-
-    token: str
-    user_id: int
-    created: str
-    format: str
-    playbook: str
-    files: list[dict[str, Any]]
-    options: dict[str, Any]
-    mapping: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    @property
-    def folder(self) -> Path:
-        return uploads_root() / self.token
-
-    @property
-    def file_names(self) -> list[str]:
-        return [f["name"] for f in self.files]
-
-    def sheets(self) -> list[Sheet]:
-        """The sheets of the uploaded files, read again from the bytes kept (with the encoding
-        chosen now, which the user may have changed since the upload)."""
-        encoding = self.options.get("encoding") or None
-        return [
-            sheet
-            for f in self.files
-            for sheet in read_bytes(
-                (self.folder / f["stored"]).read_bytes(), name=f["name"], encoding=encoding
-            )
-        ]
-
-    def default_owner(self) -> User | None:
-        pk = self.options.get("default_owner")
-        return User.objects.filter(pk=pk, is_active=True).first() if pk else None
-
-    def save(self) -> None:
-        data = {k: v for k, v in self.__dict__.items()}
-        _write_json(self.folder / "upload.json", data)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    # Written aside then renamed: a reader (another worker process) never sees half a file.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    temporary.write_text(json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False), "utf-8")
-    os.replace(temporary, path)
-
-
-def upload_check(name: str, data: bytes) -> None:
-    """Refuse what is no CSV or XLSX file, by its content (a renamed PDF, an old .xls, a web page
-    saved as .xls, a Word document), its name and its size."""
-    if Path(name).suffix.lower() not in SUFFIXES:
-        raise ValidationFailed(
-            _("%(f)s is not a CSV or XLSX file.") % {"f": name}, details={"file": _("invalid")}
-        )
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ValidationFailed(
-            _("%(f)s is larger than %(n)s MB: split it, or import it with `loudou import`.")
-            % {"f": name, "n": MAX_UPLOAD_BYTES // (1024 * 1024)},
-            details={"file": _("too large")},
-        )
-    if not data.strip():
-        raise ValidationFailed(_("%(f)s is empty.") % {"f": name}, details={"file": _("empty")})
-    if data.startswith(XLSX_MAGIC):
-        try:
-            book = zipfile.ZipFile(BytesIO(data))
-            book.getinfo("xl/workbook.xml")
-        except (zipfile.BadZipFile, KeyError):
-            raise ValidationFailed(
-                _("%(f)s is not an Excel workbook (.xlsx).") % {"f": name},
-                details={"file": _("invalid")},
-            ) from None
-        if sum(member.file_size for member in book.infolist()) > MAX_INFLATED_BYTES:
-            raise ValidationFailed(
-                _("%(f)s unpacks to more than %(n)s MB: split it, or import it with "
-                  "`loudou import`.") % {"f": name, "n": MAX_INFLATED_BYTES // (1024 * 1024)},
-                details={"file": _("too large")},
-            )  # fmt: skip
-        return
-    if data.startswith(OLE_MAGIC):
-        raise ValidationFailed(
-            _("%(f)s is in the old Excel format (.xls): open it in Excel and save it as .xlsx or "
-              "CSV.") % {"f": name},
-            details={"file": _("invalid")},
-        )  # fmt: skip
-    head = data[:65536]
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
-        raise ValidationFailed(
-            _("%(f)s is a web page (HTML), not a spreadsheet: export the report as CSV or XLSX.")
-            % {"f": name},
-            details={"file": _("invalid")},
-        )
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ValidationFailed(
-            _("%(f)s is not a CSV or XLSX file.") % {"f": name}, details={"file": _("invalid")}
-        )
-
-
-def upload_create(
-    *,
-    actor: User,
-    fmt: str,
-    playbook: Playbook,
-    files: list[tuple[str, bytes]],
-    encoding: str = "",
-    dayfirst: bool = False,
-    default_owner: User | None = None,
-    currency: str = "CNY",
-) -> Upload:
-    """Keep uploaded files for `actor`'s import after checking that they can be read; nothing is
-    kept when they cannot. `files` is (name, bytes): the file, then an optional history file."""
-    if fmt not in READERS:
-        raise ValidationFailed(_("Choose a format."), details={"format": _("required")})
-    if encoding and encoding not in ENCODINGS:
-        raise ValidationFailed(_("Unknown encoding “%(e)s”.") % {"e": encoding})
-    currency = validate_currency(currency)
-    if default_owner is not None and not importable_owners(actor).filter(pk=default_owner.pk):
-        raise ValidationFailed(
-            _("The default owner must be someone whose deals you may import."),
-            details={"default_owner": _("invalid")},
-        )
-    for name, data in files:
-        upload_check(name, data)
-        read_bytes(data, name=name, encoding=encoding or None)  # refuses what cannot be read
-    uploads_purge()
-    token = secrets.token_urlsafe(24)
-    upload = Upload(
-        token=token,
-        user_id=actor.pk,
-        created=timezone.now().isoformat(),
-        format=fmt,
-        playbook=playbook.key,
-        files=[
-            {"name": Path(name).name[:200], "stored": f"file-{i}", "size": len(data)}
-            for i, (name, _data) in enumerate(files)
-        ],
-        options={
-            "encoding": encoding,
-            "dayfirst": dayfirst,
-            "default_owner": default_owner.pk if default_owner else None,
-            "currency": currency,
-        },
-        mapping={"stages": {}, "owners": {}, "columns": {}},
-    )
-    upload.folder.mkdir(parents=True, mode=0o700)
-    for stored, (_name, data) in zip(upload.files, files, strict=True):
-        (upload.folder / stored["stored"]).write_bytes(data)
-    upload.save()
-    return upload
-
-
-def _upload_read(token: str) -> Upload | None:
-    if not TOKEN.match(token or ""):
-        return None
-    try:
-        return Upload(**json.loads((uploads_root() / token / "upload.json").read_text("utf-8")))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def upload_get(*, actor: User, token: str) -> Upload:
-    """The upload `token` of `actor`; NotFound for another user's (even an administrator's)."""
-    upload = _upload_read(token)
-    if upload is None or upload.user_id != actor.pk:
-        raise NotFound(_("This upload does not exist (any more): upload the file again."))
-    return upload
-
-
-def upload_exists(actor: Any, token: str) -> bool:
-    """True while `actor`'s upload `token` is kept (to offer going back to its mapping)."""
-    upload = _upload_read(token)
-    return upload is not None and upload.user_id == actor.pk
-
-
-def upload_update(
-    upload: Upload, *, mapping: dict[str, dict[str, str]], options: dict[str, Any], actor: User
-) -> None:
-    """Keep the mapping and options the user chose for the next dry run and the import."""
-    if options.get("encoding") and options["encoding"] not in ENCODINGS:
-        raise ValidationFailed(_("Unknown encoding “%(e)s”.") % {"e": options["encoding"]})
-    options["currency"] = validate_currency(options.get("currency") or "")
-    owner = options.get("default_owner")
-    if owner and not importable_owners(actor).filter(pk=owner):
-        raise ValidationFailed(_("The default owner must be someone whose deals you may import."))
-    upload.mapping = {k: dict(mapping.get(k) or {}) for k in ("stages", "owners", "columns")}
-    upload.options = {**upload.options, **options}
-    upload.save()
-
-
-def upload_delete(token: str) -> None:
-    """Remove an upload's files (after its import, or when the user discards it)."""
-    if TOKEN.match(token or ""):
-        shutil.rmtree(uploads_root() / token, ignore_errors=True)
-
-
-def uploads_purge(now: dt.datetime | None = None) -> int:
-    """Remove the uploads older than a day that no import is reading; the number removed."""
-    root = uploads_root()
-    if not root.is_dir():
-        return 0
-    cutoff = (now or timezone.now()) - UPLOAD_LIFETIME
-    reading = set(
-        ImportRun.objects.filter(
-            status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING)
-        ).values_list("upload", flat=True)
-    )
-    removed = 0
-    for folder in root.iterdir():
-        upload = _upload_read(folder.name)
-        created = dt.datetime.fromisoformat(upload.created) if upload else None
-        if created is None:  # not an upload (or a broken one): judged by its age on disk
-            created = dt.datetime.fromtimestamp(folder.stat().st_mtime, dt.UTC)
-        if created < cutoff and folder.name not in reading:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-# --- the dry run and the mapping the page shows ---------------------------------------------
-
-
-@dataclass
-class DryRun:
-    """What the importer would do with an upload: `outcome` ok, refused (problems in the file)
-    or error (nothing could be checked: a permission, an unreadable file)."""
-
-    outcome: str
-    report: dict[str, Any] = field(default_factory=dict)
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""
-
-
-def _options(upload: Upload, actor: User, playbook: Playbook) -> dict[str, Any]:
-    return {
-        "actor": actor,
-        "playbook": playbook,
-        "mapping": {**upload.mapping, "playbook": playbook.key},
-        "dayfirst": bool(upload.options.get("dayfirst")),
-        "default_owner": upload.default_owner(),
-        "default_currency": upload.options.get("currency") or "CNY",
-    }
-
-
-def _refusal(refused: ImportRefused) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    report = dict(refused.details.get("report") or {})
-    problems = report.get("problems") or [
-        {"sheet": "", "row": "", "column": "", "value": "", "reason": text}
-        for text in refused.details.get("problems") or []
-    ]
-    return report, problems
-
-
-def upload_dry_run(upload: Upload, *, actor: User, playbook: Playbook) -> DryRun:
-    """Run the import without saving anything and keep the result beside the upload (the
-    problem pages and the mapping download read it)."""
-    try:
-        report = import_sheets(
-            upload.format, upload.sheets(), dry_run=True, **_options(upload, actor, playbook)
-        )
-        result = DryRun("ok", report=report)
-    except ImportRefused as refused:
-        report, problems = _refusal(refused)
-        result = DryRun("refused", report=report, problems=problems, error=refused.message)
-    except LoudouError as error:
-        result = DryRun("error", error=error.message)
-    except Exception:  # a file the importer cannot handle must be a message, not a crash
-        logger.exception("dry run of upload %s failed", upload.token)
-        result = DryRun("error", error=_("The file could not be checked: an unexpected error."))
-    _write_json(upload.folder / "dry-run.json", result.__dict__)
-    return result
-
-
-def upload_last_dry_run(upload: Upload) -> DryRun | None:
-    """The result of the upload's latest dry run, if any."""
-    try:
-        data = json.loads((upload.folder / "dry-run.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return DryRun(**data)
-
-
-FORMAT_MODULES: dict[str, Any] = {
-    "native": native,
-    "salesforce": salesforce,
-    "hubspot": hubspot,
-    "pipedrive": pipedrive,
-    "odoo": odoo,
-}
-
-
-def deal_columns(fmt: str) -> Aliases:
-    """Our deal fields → the headers each format's reader looks for."""
-    if fmt == "native":
-        return {key: (en, zh, key) for key, (en, zh, _ex, _h) in native.DEAL_COLUMNS.items()}
-    deals: Aliases = FORMAT_MODULES[fmt].DEALS
-    return deals
-
-
-def required_fields(fmt: str) -> tuple[str, ...]:
-    """The deal fields a format's reader refuses a sheet without."""
-    return ("name", "account") if fmt in ("salesforce", "hubspot") else ("name", "account", "stage")
-
-
-def deal_sheets(fmt: str, sheets: list[Sheet]) -> list[Sheet]:
-    """The sheets the reader takes deals from (not a history, accounts or README sheet)."""
-    if fmt == "salesforce":
-        return [s for s in sheets if not salesforce.is_history(s)]
-    if fmt == "native":
-        kept = [s for s in sheets if s.name.strip().lower() not in ("readme", "说明")]
-        return [s for s in kept if native.sheet_kind(s) == "opportunities"]
-    return sheets
-
-
-def column_choices(
-    fmt: str, sheets: list[Sheet], columns: dict[str, str]
-) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """The deal sheets' headers, the automatic match (field → header) and the match in force
-    with the user's choices."""
-    headers: list[str] = []
-    for sheet in deal_sheets(fmt, sheets):
-        headers.extend(h for h in sheet.headers if h and h not in headers)
-    aliases = deal_columns(fmt)
-    return headers, match_columns(headers, aliases), match_columns(headers, aliases, columns)
-
-
-def owner_names(fmt: str, sheets: list[Sheet], columns: dict[str, str]) -> list[str]:
-    """The owner names the file's deals (and a native file's accounts) give, in order."""
-    found: dict[str, None] = {}
-    sources: list[tuple[Sheet, Aliases, dict[str, str]]] = [
-        (s, deal_columns(fmt), columns) for s in deal_sheets(fmt, sheets)
-    ]
-    if fmt == "native":
-        accounts: Aliases = {
-            k: (en, zh, k) for k, (en, zh, _e, _h) in native.ACCOUNT_COLUMNS.items()
-        }
-        sources += [(s, accounts, {}) for s in sheets if native.sheet_kind(s) == "accounts"]
-    for sheet, aliases, overrides in sources:
-        header = match_columns(sheet.headers, aliases, overrides).get("owner")
-        if header is None:
-            continue
-        for _row, cells in sheet.records():
-            found.setdefault(as_text(cells.get(header)), None)
-    return sorted(n for n in found if n)
-
-
-def owner_matches(names: list[str]) -> dict[str, User | None]:
-    """The user the importer matches each owner name to without a mapping: by username, e-mail,
-    display name or full name, case ignored (`importer.owner_index`)."""
-    index = owner_index(list(User.objects.filter(is_active=True).select_related("branch")))
-    return {name: index.get(name.strip().lower()) for name in names}
-
-
-# --- import runs ----------------------------------------------------------------------------
 
 
 def import_runs_visible_to(user: User) -> QuerySet[ImportRun]:
@@ -536,7 +135,7 @@ class RunProgress:
             self._written = now
             data = {"phase": self.phase, "done": self.done, "total": self.total}
             if self.path.parent.is_dir():
-                _write_json(self.path, data)
+                write_json(self.path, data)
 
 
 def import_run_execute(run_id: int, *, language: str, time_zone: str) -> None:
@@ -551,7 +150,7 @@ def import_run_execute(run_id: int, *, language: str, time_zone: str) -> None:
             return
         run = ImportRun.objects.select_related("actor", "playbook").get(pk=run_id)
         progress = RunProgress(uploads_root() / run.upload / "progress.json")
-        upload = _upload_read(run.upload)
+        upload = upload_read(run.upload)
         try:
             if upload is None:
                 raise ValidationFailed(_("The uploaded file is gone: upload it again."))
@@ -560,10 +159,10 @@ def import_run_execute(run_id: int, *, language: str, time_zone: str) -> None:
                 upload.sheets(),
                 dry_run=False,
                 progress=progress,
-                **_options(upload, run.actor, run.playbook),
+                **importer_options(upload, run.actor, run.playbook),
             )
         except ImportRefused as refused:
-            report, problems = _refusal(refused)
+            report, problems = refusal_details(refused)
             report["problems"] = problems[:MAX_PROBLEMS_KEPT]
             report["problems_total"] = len(problems)
             _finish(run, ImportStatus.REFUSED, progress, report=report, error=refused.message)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from loudou.interop import runs
+from loudou.interop import uploads
 from loudou.interop.models import ImportRun
 from loudou.pipeline.models import Opportunity
 from tests.web.imports.uploads import (
@@ -77,7 +77,7 @@ def test_changing_a_stage_reruns_the_dry_run_and_the_yaml_keeps_it(
     # Another change keeps the first one, which the page now shows as the user's.
     again = check(manager, token, {"currency": "USD"}, fragment).content.decode()
     assert stage_targets(again)["Id. Decision Makers"] == "project"
-    assert runs.upload_get(actor=org["manager"], token=token).options["currency"] == "USD"
+    assert uploads.upload_get(actor=org["manager"], token=token).options["currency"] == "USD"
 
 
 def test_a_renamed_column_is_mapped_by_hand(client_for: Any) -> None:

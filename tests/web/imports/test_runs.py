@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from loudou.interop import runs
 from loudou.interop.models import ImportRun
+from loudou.interop.uploads import uploads_purge, uploads_root
 from loudou.pipeline.models import Opportunity
 from tests.web.imports.uploads import HISTORY, NAMES, counts, csv_file, token_of, upload, uploads
 
@@ -82,7 +83,7 @@ def test_the_progress_is_polled_until_the_run_ends(client_for: Any, monkeypatch:
     assert f'hx-get="{url}" hx-trigger="every 1s"' in queued and "Waiting to start" in queued
     # The importer's progress as the page reads it while it runs.
     ImportRun.objects.filter(pk=run.pk).update(status="running")
-    progress = runs.RunProgress(Path(runs.uploads_root() / token / "progress.json"))
+    progress = runs.RunProgress(Path(uploads_root() / token / "progress.json"))
     progress.start("Writing", 40)
     progress.advance(10)
     progress._write(force=True)
@@ -132,8 +133,8 @@ def test_an_import_whose_process_died_is_marked_failed(client_for: Any, monkeypa
 
 def test_uploads_older_than_a_day_are_removed(client_for: Any, settings: Any) -> None:
     token = token_of(upload(client_for("manager")))
-    assert runs.uploads_purge() == 0 and uploads(settings) == [token]
-    assert runs.uploads_purge(timezone.now() + dt.timedelta(days=1, minutes=1)) == 1
+    assert uploads_purge() == 0 and uploads(settings) == [token]
+    assert uploads_purge(timezone.now() + dt.timedelta(days=1, minutes=1)) == 1
     assert uploads(settings) == []
 
 

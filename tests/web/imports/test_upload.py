@@ -11,7 +11,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from loudou.interop import runs
 from loudou.interop.models import ImportRun
 from tests.web.imports.uploads import counts, token_of, upload, uploads
 
@@ -144,7 +143,7 @@ def test_files_that_are_no_csv_or_xlsx_are_refused_and_nothing_is_kept(
 
 
 def test_a_file_over_the_limit_is_refused(client_for: Any, settings: Any, monkeypatch: Any) -> None:
-    monkeypatch.setattr(runs, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr("loudou.interop.uploads.MAX_UPLOAD_BYTES", 100)
     response = upload(client_for("manager"))
     assert response.status_code == 400
     assert "opps.csv is larger than 0 MB" in response.content.decode()

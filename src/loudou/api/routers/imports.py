@@ -1,5 +1,5 @@
 """Imports through the API: the Import page's journey for programs, on the same code
-(`loudou.interop.runs`).
+(`loudou.interop.uploads`, `review` and `runs`).
 
 1. `POST /imports` (multipart: `file`, optional `history`, the options as form fields) keeps
    the file and answers the dry run: what the import would do, or every problem of the file.
@@ -24,7 +24,7 @@ from pydantic import Field
 from loudou.api.auth import ApiRequest
 from loudou.api.schemas.common import Id, Str40, Str60, Str200
 from loudou.core.errors import NotFound, PermissionDenied, ValidationFailed
-from loudou.interop import runs
+from loudou.interop import review, runs, uploads
 from loudou.interop.models import ImportRun
 from loudou.interop.template import template_xlsx
 from loudou.org.models import User
@@ -106,7 +106,7 @@ class RunOut(Schema):
 def _require_importer(request: ApiRequest) -> User:
     """The caller, who must be allowed to import (starting an import, listing them)."""
     user = request.auth
-    if not runs.can_import(user):
+    if not uploads.can_import(user):
         raise PermissionDenied(_("Only administrators and managers may import."))
     return user
 
@@ -114,12 +114,12 @@ def _require_importer(request: ApiRequest) -> User:
 def _importer_of(request: ApiRequest, what: str) -> User:
     """The caller, for an upload or a run: to anyone who may not import, it does not exist."""
     user = request.auth
-    if not runs.can_import(user):
+    if not uploads.can_import(user):
         raise NotFound(_(what))
     return user
 
 
-def _dry_run_out(upload: runs.Upload, result: runs.DryRun) -> dict[str, Any]:
+def _dry_run_out(upload: uploads.Upload, result: review.DryRun) -> dict[str, Any]:
     return {
         "token": upload.token,
         "outcome": result.outcome,
@@ -174,10 +174,10 @@ def import_upload(
     for upload in (file, history):
         if upload is None:
             continue
-        if upload.size and upload.size > runs.MAX_UPLOAD_BYTES:
+        if upload.size and upload.size > uploads.MAX_UPLOAD_BYTES:
             raise ValidationFailed(_("The file is larger than 20 MB."), details={"file": "size"})
         files.append((upload.name or "upload.csv", upload.read()))
-    kept = runs.upload_create(
+    kept = uploads.upload_create(
         actor=actor,
         fmt=options.format,
         playbook=playbook,
@@ -188,7 +188,7 @@ def import_upload(
         currency=options.currency,
     )
     return Status(
-        201, _dry_run_out(kept, runs.upload_dry_run(kept, actor=actor, playbook=playbook))
+        201, _dry_run_out(kept, review.upload_dry_run(kept, actor=actor, playbook=playbook))
     )
 
 
@@ -226,8 +226,8 @@ def import_template(request: ApiRequest) -> HttpResponse:
 def import_dry_run(request: ApiRequest, token: str) -> dict[str, Any]:
     """The latest dry run of the upload `token` (done again if there is none)."""
     actor = _importer_of(request, UPLOAD_GONE)
-    upload = runs.upload_get(actor=actor, token=token)
-    result = runs.upload_last_dry_run(upload) or runs.upload_dry_run(
+    upload = uploads.upload_get(actor=actor, token=token)
+    result = review.upload_last_dry_run(upload) or review.upload_dry_run(
         upload, actor=actor, playbook=_playbook(upload.playbook)
     )
     return _dry_run_out(upload, result)
@@ -238,21 +238,21 @@ def import_mapping(request: ApiRequest, token: str, payload: Mapping) -> dict[st
     """Replace the upload's stage, owner and column mapping (and, when given, its encoding,
     day-first and currency options); answers the dry run done again with them."""
     actor = _importer_of(request, UPLOAD_GONE)
-    upload = runs.upload_get(actor=actor, token=token)
+    upload = uploads.upload_get(actor=actor, token=token)
     options = dict(upload.options)
     for key in ("encoding", "dayfirst", "currency"):
         value = getattr(payload, key)
         if value is not None:
             options[key] = value
-    runs.upload_update(
+    uploads.upload_update(
         upload,
         mapping={"stages": payload.stages, "owners": payload.owners, "columns": payload.columns},
         options=options,
         actor=actor,
     )
-    upload = runs.upload_get(actor=actor, token=token)
+    upload = uploads.upload_get(actor=actor, token=token)
     playbook = _playbook(upload.playbook)
-    return _dry_run_out(upload, runs.upload_dry_run(upload, actor=actor, playbook=playbook))
+    return _dry_run_out(upload, review.upload_dry_run(upload, actor=actor, playbook=playbook))
 
 
 @router.post(
@@ -264,9 +264,9 @@ def import_confirm(request: ApiRequest, token: str) -> tuple[int, dict[str, Any]
     """Import the upload for real, in the background (202 with the run to follow). Refused (422)
     while its dry run finds problems; a second confirmation gives the same run back."""
     actor = _importer_of(request, UPLOAD_GONE)
-    upload = runs.upload_get(actor=actor, token=token)
+    upload = uploads.upload_get(actor=actor, token=token)
     playbook = _playbook(upload.playbook)
-    last = runs.upload_last_dry_run(upload) or runs.upload_dry_run(
+    last = review.upload_last_dry_run(upload) or review.upload_dry_run(
         upload, actor=actor, playbook=playbook
     )
     if last.outcome != "ok":

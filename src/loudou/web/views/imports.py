@@ -2,7 +2,8 @@
 dry run's report, then confirm and follow the import's progress to its report.
 
 The importer is the command line's (`loudou.interop.run.import_sheets`, through
-`loudou.interop.runs`); these views only collect the user's choices and show its answers.
+`loudou.interop.uploads`, `review` and `runs`); these views only collect the user's choices and
+show its answers.
 Administrators and managers import; everyone else gets 403 on every URL here."""
 
 import contextlib
@@ -19,7 +20,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from loudou.core.errors import LoudouError, NotFound, PermissionDenied, ValidationFailed
-from loudou.interop import runs
+from loudou.interop import review, runs, uploads
 from loudou.interop.models import ImportStatus
 from loudou.interop.tables import Sheet, as_text
 from loudou.interop.template import template_xlsx
@@ -90,7 +91,7 @@ def importer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     @login_required
     @wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not runs.can_import(request.user):
+        if not uploads.can_import(request.user):
             raise PermissionDenied(_("Only administrators and managers may import."))
         return view(request, *args, **kwargs)
 
@@ -120,11 +121,11 @@ def _start_page(request: HttpRequest, context: dict[str, Any], status: int = 200
         formats=FORMATS,
         encodings=ENCODING_LABELS,
         playbooks=_playbooks(),
-        owners=runs.importable_owners(user),
+        owners=uploads.importable_owners(user),
         form=form,
         runs_page=page,
         sees_all=user.level == "admin",
-        max_mb=runs.MAX_UPLOAD_BYTES // (1024 * 1024),
+        max_mb=uploads.MAX_UPLOAD_BYTES // (1024 * 1024),
     )
     return render(request, "web/imports/start.html", context, status=status)
 
@@ -144,7 +145,7 @@ def import_start(request: HttpRequest) -> HttpResponse:
     try:
         playbook = playbook_get(form["playbook"] or None)
         files = _uploaded_files(request, form["format"])
-        upload = runs.upload_create(
+        upload = uploads.upload_create(
             actor=actor,
             fmt=form["format"],
             playbook=playbook,
@@ -181,10 +182,10 @@ def _uploaded_files(request: HttpRequest, fmt: str) -> list[tuple[str, bytes]]:
     for upload in chosen:
         if upload is None:
             continue
-        if upload.size is not None and upload.size > runs.MAX_UPLOAD_BYTES:
+        if upload.size is not None and upload.size > uploads.MAX_UPLOAD_BYTES:
             raise ValidationFailed(
                 _("%(f)s is larger than %(n)s MB: split it, or import it with `loudou import`.")
-                % {"f": upload.name, "n": runs.MAX_UPLOAD_BYTES // (1024 * 1024)}
+                % {"f": upload.name, "n": uploads.MAX_UPLOAD_BYTES // (1024 * 1024)}
             )
         files.append((upload.name or "upload.csv", upload.read()))
     return files
@@ -239,7 +240,7 @@ def _how(how: str) -> str:
 
 
 def _review_context(
-    request: HttpRequest, upload: runs.Upload, dry: runs.DryRun | None = None
+    request: HttpRequest, upload: uploads.Upload, dry: review.DryRun | None = None
 ) -> dict[str, Any]:
     """Everything the preview, the mapping form and the dry-run report show."""
     actor = acting_user(request)
@@ -249,11 +250,11 @@ def _review_context(
     except LoudouError:
         sheets = []  # the dry run says why (an encoding that does not fit the file)
     if dry is None:
-        dry = runs.upload_dry_run(upload, actor=actor, playbook=playbook)
-    headers, automatic, chosen = runs.column_choices(
+        dry = review.upload_dry_run(upload, actor=actor, playbook=playbook)
+    headers, automatic, chosen = review.column_choices(
         upload.format, sheets, upload.mapping.get("columns", {})
     )
-    required = runs.required_fields(upload.format)
+    required = review.required_fields(upload.format)
     columns = [
         {
             "key": key,
@@ -262,14 +263,14 @@ def _review_context(
             "chosen": chosen.get(key, ""),
             "automatic": automatic.get(key, ""),
         }
-        for key in runs.deal_columns(upload.format)
+        for key in review.deal_columns(upload.format)
     ]
-    owners = runs.importable_owners(actor)
+    owners = uploads.importable_owners(actor)
     managed = {u.pk for u in owners}
     default_owner = upload.default_owner()
-    names = runs.owner_names(upload.format, sheets, upload.mapping.get("columns", {}))
+    names = review.owner_names(upload.format, sheets, upload.mapping.get("columns", {}))
     owner_rows = []
-    for name, matched in runs.owner_matches(names).items():
+    for name, matched in review.owner_matches(names).items():
         chosen_name = upload.mapping.get("owners", {}).get(name, "")
         chosen_user = next((u for u in owners if u.username == chosen_name), None)
         effective = chosen_user or matched or default_owner
@@ -320,20 +321,20 @@ def _problems_page(request: HttpRequest, problems: list[dict[str, Any]]) -> Any:
 def import_review(request: HttpRequest, token: str) -> HttpResponse:
     """Step 2 and 3: the file's first rows, the column, stage and owner mappings, and the
     report of a dry run with them (nothing saved)."""
-    upload = runs.upload_get(actor=acting_user(request), token=token)
+    upload = uploads.upload_get(actor=acting_user(request), token=token)
     return render(request, "web/imports/review.html", _review_context(request, upload))
 
 
-def _posted_mapping(request: HttpRequest, upload: runs.Upload) -> dict[str, dict[str, str]]:
+def _posted_mapping(request: HttpRequest, upload: uploads.Upload) -> dict[str, dict[str, str]]:
     """The mapping the form says: only the choices that differ from the automatic ones, so the
     dry run still shows which were chosen by name or probability."""
     post = request.POST
     sheets: list[Sheet] = []
     with contextlib.suppress(LoudouError):  # unreadable: only the mapping's choices are kept
         sheets = upload.sheets()
-    headers, automatic, _chosen = runs.column_choices(upload.format, sheets, {})
+    headers, automatic, _chosen = review.column_choices(upload.format, sheets, {})
     columns = {}
-    for key in runs.deal_columns(upload.format):
+    for key in review.deal_columns(upload.format):
         header = post.get(f"column-{key}", "")
         if header in headers and header != automatic.get(key):
             columns[key] = header
@@ -361,7 +362,7 @@ def import_check(request: HttpRequest, token: str) -> HttpResponse:
     """Keep the mapping and options the form says and run the dry run again; htmx swaps the
     mapping and the report, a plain form post goes back to the page."""
     actor = acting_user(request)
-    upload = runs.upload_get(actor=actor, token=token)
+    upload = uploads.upload_get(actor=actor, token=token)
     options = {
         "encoding": request.POST.get("encoding", ""),
         "dayfirst": bool(request.POST.get("dayfirst")),
@@ -369,11 +370,11 @@ def import_check(request: HttpRequest, token: str) -> HttpResponse:
         "currency": request.POST.get("currency", ""),
     }
     try:
-        runs.upload_update(
+        uploads.upload_update(
             upload, mapping=_posted_mapping(request, upload), options=options, actor=actor
         )
     except LoudouError as error:
-        context = _review_context(request, upload, runs.upload_last_dry_run(upload))
+        context = _review_context(request, upload, review.upload_last_dry_run(upload))
         context.update(error=error.message, posted=request.POST)
         return render(request, "web/imports/_review.html", context, status=400)
     if not _is_htmx(request):
@@ -384,8 +385,8 @@ def import_check(request: HttpRequest, token: str) -> HttpResponse:
 @importer_required
 def import_problems(request: HttpRequest, token: str) -> HttpResponse:
     """One page of the last dry run's problems (htmx swaps it into the report)."""
-    upload = runs.upload_get(actor=acting_user(request), token=token)
-    dry = runs.upload_last_dry_run(upload) or runs.DryRun("ok")
+    upload = uploads.upload_get(actor=acting_user(request), token=token)
+    dry = review.upload_last_dry_run(upload) or review.DryRun("ok")
     context = {
         "problems": _problems_page(request, dry.problems),
         "problems_url": reverse("web:import-problems", args=[upload.token]),
@@ -400,8 +401,8 @@ def import_problems(request: HttpRequest, token: str) -> HttpResponse:
 def import_mapping_yaml(request: HttpRequest, token: str) -> HttpResponse:
     """The mapping in force (the automatic one with the user's changes) as a YAML file to keep
     and pass to `loudou import … --mapping FILE`."""
-    upload = runs.upload_get(actor=acting_user(request), token=token)
-    dry = runs.upload_last_dry_run(upload)
+    upload = uploads.upload_get(actor=acting_user(request), token=token)
+    dry = review.upload_last_dry_run(upload)
     if dry is None or not dry.report.get("mapping_yaml"):
         raise NotFound(_("No mapping yet: the file could not be checked."))
     response = HttpResponse(dry.report["mapping_yaml"], content_type="text/yaml; charset=utf-8")
@@ -413,8 +414,8 @@ def import_mapping_yaml(request: HttpRequest, token: str) -> HttpResponse:
 @require_post
 def import_discard(request: HttpRequest, token: str) -> HttpResponse:
     """Forget an upload without importing it."""
-    upload = runs.upload_get(actor=acting_user(request), token=token)
-    runs.upload_delete(upload.token)
+    upload = uploads.upload_get(actor=acting_user(request), token=token)
+    uploads.upload_delete(upload.token)
     return redirect("web:import")
 
 
@@ -426,7 +427,7 @@ def import_discard(request: HttpRequest, token: str) -> HttpResponse:
 def import_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """Import the upload for real, in the background, and follow it on its run's page."""
     actor = acting_user(request)
-    upload = runs.upload_get(actor=actor, token=token)
+    upload = uploads.upload_get(actor=actor, token=token)
     playbook = playbook_get(upload.playbook)
     run = runs.import_run_queue(actor=actor, upload=upload, playbook=playbook)
     if run.status == ImportStatus.QUEUED:
@@ -439,7 +440,7 @@ def _run_context(request: HttpRequest, pk: int) -> dict[str, Any]:
     run = runs.import_run_get(acting_user(request), pk)
     report = run.report or {}
     stage_names = {s.key: s for s in run.playbook.ordered_stages()}
-    retry = run.status != ImportStatus.DONE and runs.upload_exists(request.user, run.upload)
+    retry = run.status != ImportStatus.DONE and uploads.upload_exists(request.user, run.upload)
     return {
         "run": run,
         "report": report,
