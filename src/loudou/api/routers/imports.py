@@ -164,7 +164,7 @@ def import_upload(
     options: Form[ImportOptions],
     file: File[UploadedFile],
     history: UploadedFile | None = OPTIONAL_FILE,
-) -> tuple[int, dict[str, Any]]:
+) -> Status[dict[str, Any]]:
     """Keep a CRM export (and, for Salesforce, its OpportunityHistory export) for an import and
     answer its dry run: what the import would do, or every problem of the file. Files up to
     20 MB, CSV (UTF-8, GBK, GB18030, detected) or XLSX."""
@@ -260,7 +260,7 @@ def import_mapping(request: ApiRequest, token: str, payload: Mapping) -> dict[st
     response={202: RunOut},
     summary="Import for real, in the background",
 )
-def import_confirm(request: ApiRequest, token: str) -> tuple[int, dict[str, Any]]:
+def import_confirm(request: ApiRequest, token: str) -> Status[dict[str, Any]]:
     """Import the upload for real, in the background (202 with the run to follow). Refused (422)
     while its dry run finds problems; a second confirmation gives the same run back."""
     actor = _importer_of(request, UPLOAD_GONE)
