@@ -11,6 +11,7 @@ a worker thread on a second connection (two thirds of the stays), so that it tak
 (`parallel`)."""
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -115,7 +116,11 @@ def read_cohort(
     read in two parts when they are many), the deals and stays each aggregated into texts that
     numpy parses. The stages' keys come from the playbook's cache (one more query only for
     stays in older versions)."""
-    filters = {"branch_ids": branch_ids, "owner_id": owner_id, "industry_id": industry_id}
+    filters: rows.ScopeFilters = {
+        "branch_ids": branch_ids,
+        "owner_id": owner_id,
+        "industry_id": industry_id,
+    }
     if start is None and rows.unrestricted(user, **filters):
         # The cohort is nearly every deal of the playbook: scans, without the indexes that SQLite
         # would walk row by row here, and the creation bound and the cohort's stays (all stays,
@@ -133,6 +138,7 @@ def read_cohort(
     vendor = connections[using].vendor
     multiplier = _multiplier(using)
     parts = parallel.split_by_id(stays, _PARALLEL_STAYS, 2 / 3)
+    stay_columns: Sequence[npt.NDArray[Any]]  # deal, stage, entered, exited
     if parts is not None:
         # Two thirds of the stays in a worker thread; the deals (a third of the rows, each read
         # about like a stay) and the other third here.

@@ -32,10 +32,13 @@ class Derivation:
 
     def _columns(self) -> str:
         meta = self.model._meta
-        return ", ".join(
-            connection.ops.quote_name(meta.get_field(name.removesuffix("_id")).column)
-            for name in self.fields
-        )
+        columns = []
+        for name in self.fields:
+            field = meta.get_field(name.removesuffix("_id"))
+            # `fields` are the table's own columns: concrete fields, each with a column.
+            assert isinstance(field, models.Field) and field.column is not None
+            columns.append(connection.ops.quote_name(field.column))
+        return ", ".join(columns)
 
     def insert_for(self, opportunity_ids: range) -> int:
         """Write the rows of the deals whose ids are in `opportunity_ids` from their history, in

@@ -186,6 +186,7 @@ def _walk(
             started, "opportunity_id", "valid_from", Text("status"), "amount", "close_date", "id"
         )
         order = _by_deal(first_deal, deal, valid_from, row_id)
+        assert order is not None  # with the ids, every tie is broken
     deal = np.concatenate((first_deal, deal))[order]
     text = np.concatenate((first_status, status))[order]
     status = np.where(
@@ -267,7 +268,7 @@ def _by_deal(
     for attempt in range(2):
         ordered = moments[order]
         before, after = ordered[:-1][same], ordered[1:][same]
-        if row_id is None:
+        if ids is None:
             if (before < after).all():
                 return order
             if attempt or (before <= after).all():

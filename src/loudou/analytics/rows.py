@@ -42,7 +42,7 @@ database's limit for a value (1 GB on both): about 35 million rows a call.
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -189,7 +189,7 @@ class _Misaligned(Exception):
 _EXACT_AMOUNT = 1e13
 
 
-_EMPTY = {
+_EMPTY: dict[str, npt.DTypeLike] = {
     "int": np.int64,
     "cents": np.int64,
     "moment": "datetime64[us]",
@@ -432,6 +432,15 @@ def sees_every_opportunity(user: Any) -> bool:
     if not (getattr(user, "is_authenticated", False) and getattr(user, "is_active", False)):
         return False
     return bool(getattr(user, "sees_everything", False)) and managed_branch_ids(user) is None
+
+
+class ScopeFilters(TypedDict):
+    """The branch, owner and industry filters of a question, as the keyword arguments of
+    `unrestricted`, `scope.narrow` and `scope.Scope`."""
+
+    branch_ids: set[int] | None
+    owner_id: int | None
+    industry_id: int | None
 
 
 def unrestricted(

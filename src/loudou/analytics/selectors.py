@@ -24,7 +24,7 @@ from django.db.models.lookups import LessThanOrEqual
 
 from loudou.analytics import parallel
 from loudou.analytics.models import OPEN_ENDED, StateSpan
-from loudou.analytics.rows import Text, columns, unrestricted
+from loudou.analytics.rows import ScopeFilters, Text, columns, unrestricted
 from loudou.analytics.scope import narrow
 from loudou.core import clock
 from loudou.core.i18n import localized
@@ -75,7 +75,11 @@ def scoped_spans(
     playbook column of the spans suffices and a read stays inside the `span_in_force` index."""
     playbook_ids = list(Playbook.objects.filter(key=playbook_key).values_list("pk", flat=True))
     spans = StateSpan.objects.filter(playbook_id__in=playbook_ids).order_by()
-    filters = {"branch_ids": branch_ids, "owner_id": owner_id, "industry_id": industry_id}
+    filters: ScopeFilters = {
+        "branch_ids": branch_ids,
+        "owner_id": owner_id,
+        "industry_id": industry_id,
+    }
     if unrestricted(user, **filters):
         return spans
     opps = narrow(Opportunity.objects.visible_to(user), **filters)

@@ -16,6 +16,8 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+#: A pair table (below): int32.
+PairTable = npt.NDArray[np.int32]
 
 #: Stands for a missing datetime (an open stay's exit) in a column that must keep one width: cut
 #: to the width of the column's other texts; decoded as NaN. Year 0 is no datetime Django writes.
@@ -30,7 +32,7 @@ NO_EXIT = "0000-00-00 00:00:00.000000"
 _BAD = -(1 << 24)
 
 
-def _pair_table(contribution: Any) -> IntArray:
+def _pair_table(contribution: Any) -> PairTable:
     """Index: two ASCII digits as a little-endian uint16; value: `contribution(their value)`
     (None: not valid there → `_BAD`)."""
     table = np.full(1 << 16, _BAD, np.int32)
@@ -109,7 +111,7 @@ def _fixed_width_seconds(raw: npt.NDArray[np.uint8], size: int, width: int) -> F
         if not (cells[:, offset] == ord(char)).all():
             return None
 
-    def pair(table: IntArray, offset: int) -> IntArray:
+    def pair(table: PairTable, offset: int) -> PairTable:
         # The two bytes at `offset` of every text as one uint16, looked up in `table`.
         return np.take(table, np.ndarray((size,), np.dtype("<u2"), raw, offset, (width,)))
 

@@ -11,6 +11,8 @@ def require_fits(obj: models.Model, *fields: str) -> None:
     server error, not a message) and SQLite would keep it whole."""
     for name in fields:
         field = obj._meta.get_field(name)
+        # Callers name the model's own text columns, never a reverse relation.
+        assert isinstance(field, models.Field)
         value = getattr(obj, field.attname)
         limit = getattr(field, "max_length", None)
         if limit and isinstance(value, str) and len(value) > limit:

@@ -149,14 +149,15 @@ def dates(cells: list[Any]) -> list[Any]:
     """`date_cell` of each cell; a column of 2026-03-01 cells in one pass."""
     if not _all_in_form(cells, _DATE_LINES, _DATE_FORMS):
         return _cell_by_cell(cells, date_cell)
+    out: list[dt.date | None] | list[dt.date]
     try:
         if "" in cells:
             out = [dt.date.fromisoformat(v) if v else None for v in cells]
+            days = [d for d in out if d is not None]
         else:
-            out = list(map(dt.date.fromisoformat, cells))
+            out = days = list(map(dt.date.fromisoformat, cells))
     except ValueError:  # 2026-02-30: cell by cell, that one SLOW
         return _cell_by_cell(cells, date_cell)
-    days = [d for d in out if d is not None] if "" in cells else out
     if days and (min(days) < _FIRST_DAY or max(days) > _LAST_DAY):
         return _cell_by_cell(cells, date_cell)
     return out

@@ -17,6 +17,7 @@ The alternatives:
 """
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,7 @@ def stage_defaults(history: History, snapshots: list[Snapshot]) -> np.ndarray:
     return np.array([history.stage_default.get(s.stage, 0.0) for s in snapshots])
 
 
-def prior_strength(wins: list[int], totals: list[int]) -> float:
+def prior_strength(wins: Sequence[int], totals: Sequence[int]) -> float:
     """Empirical Bayes: the Beta prior strength m (in deals) that makes the groups' rates vary as
     much as they do beyond binomial noise (method of moments), between 2 and 500."""
     n = np.array(totals, dtype=float)
@@ -147,8 +148,9 @@ class StageRates:
     def __init__(self, history: History, deals: list[Deal]) -> None:
         order = history.stage_order
         self.company: dict[str, tuple[int, int]] = {}
-        by_branch: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-        by_owner: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+        # Keyed (stage, id); a stored model's tables may also hold the id None (`from_json`).
+        by_branch: dict[tuple[str, int | None], list[int]] = defaultdict(lambda: [0, 0])
+        by_owner: dict[tuple[str, int | None], list[int]] = defaultdict(lambda: [0, 0])
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for deal in deals:
             won = deal.status == Status.WON
@@ -178,7 +180,7 @@ class StageRates:
         every level first, so a deal of the fit part is never scored by its own outcome."""
         out = (int(leave_out), 1) if leave_out is not None else (0, 0)
 
-        def less(counts: tuple[int, int]) -> tuple[int, int]:
+        def less(counts: Sequence[int]) -> tuple[int, int]:
             # Clamped: a deal reassigned since is counted under its last owner, not this one.
             return max(counts[0] - out[0], 0), max(counts[1] - out[1], 0)
 
@@ -219,8 +221,8 @@ class StageRates:
         """The stage rates stored with a model (predictions when the model falls back to them)."""
         rates = cls.__new__(cls)
 
-        def keyed(table: dict[str, list[int]]) -> dict[tuple[str, int], list[int]]:
-            out = {}
+        def keyed(table: dict[str, list[int]]) -> dict[tuple[str, int | None], list[int]]:
+            out: dict[tuple[str, int | None], list[int]] = {}
             for key, value in table.items():
                 stage, _sep, ident = key.rpartition("|")
                 out[(stage, None if ident == "None" else int(ident))] = value

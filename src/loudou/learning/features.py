@@ -299,6 +299,7 @@ class History:
             .order_by("opportunity_id", "done_at")
             .values_list("opportunity_id", "done_at")
         ):
+            assert done is not None  # the filter keeps only done activities
             self.deals[opp_id].activities.append(days(done))
         self._competitors(opps)
         self.rates: WinRates | RatesNow = (

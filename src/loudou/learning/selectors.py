@@ -189,8 +189,8 @@ def _stage_rate_factors(model: WinModel, opp: Any, stage: str) -> tuple[float, l
         )
         p = after
     for factor in factors:
-        factor["text"] = f"{factor['label']}: {factor['value']} ({factor['contribution']:+.2f})"
-        factor["text"] = factor["text"].replace("-", "−")
+        text = f"{factor['label']}: {factor['value']} ({factor['contribution']:+.2f})"
+        factor["text"] = text.replace("-", "−")
     return p, factors
 
 

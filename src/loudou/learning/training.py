@@ -27,6 +27,7 @@ from loudou.learning import evaluation as ev
 from loudou.learning.anchored import ANCHOR, C_GRID, AnchoredLogistic
 from loudou.learning.features import (
     NUMERIC,
+    Deal,
     History,
     Snapshot,
     days,
@@ -107,12 +108,18 @@ def raw_logit(parameters: dict[str, Any], x: np.ndarray) -> np.ndarray:
     return ((x - mean) / scale) @ coef + parameters["intercept"]
 
 
+def _closed_at(deal: Deal) -> float:
+    """When a deal of `History.closed_deals()` closed."""
+    assert deal.closed is not None  # closed_deals() keeps only the deals that closed
+    return deal.closed
+
+
 def _split(history: History, cutoff: float | None) -> tuple[float, list[Any], list[Any]]:
     closed = history.closed_deals()
     if cutoff is None:
-        cutoff = default_cutoff([d.closed for d in closed]) if closed else 0.0
-    fit = [d for d in closed if d.closed < cutoff]
-    later = [d for d in closed if d.closed >= cutoff]
+        cutoff = default_cutoff([_closed_at(d) for d in closed]) if closed else 0.0
+    fit = [d for d in closed if _closed_at(d) < cutoff]
+    later = [d for d in closed if _closed_at(d) >= cutoff]
     return cutoff, fit, later
 
 
@@ -281,14 +288,19 @@ def choose_calibration(
     else:
         z_late = model.decision_function(x[late])
         none_p = expit(z_late)
-        base = {"brier": ev.brier(none_p, y[late]), "auc": ev.auc(none_p, y[late])}
+        # `usable`: the later half holds both outcomes, so every AUC on it is a number.
+        none_auc = ev.auc(none_p, y[late])
+        assert none_auc is not None
+        base = {"brier": ev.brier(none_p, y[late]), "auc": none_auc}
         trial["none"] = {k: round(v, 5) for k, v in base.items()}
         best = base["brier"]
         for method, calibrated in _calibrators(model, x[early], y[early]).items():
-            params = _calibration_parameters(method, calibrated)
-            p = calibrate(params, z_late)
-            row = {"brier": ev.brier(p, y[late]), "auc": ev.auc(p, y[late])}
-            reverses = method == "sigmoid" and params["a"] >= 0
+            tried = _calibration_parameters(method, calibrated)
+            p = calibrate(tried, z_late)
+            area = ev.auc(p, y[late])
+            assert area is not None
+            row = {"brier": ev.brier(p, y[late]), "auc": area}
+            reverses = method == "sigmoid" and tried["a"] >= 0
             ranks = not reverses and row["auc"] >= base["auc"] - AUC_TOLERANCE
             trial[method] = {**{k: round(v, 5) for k, v in row.items()}, "keeps_ranking": ranks}
             if ranks and row["brier"] < best:
@@ -335,7 +347,7 @@ def fit_snapshots(
     core = [
         s
         for s in train_snaps
-        if s.at <= inner and history.deals[s.opportunity_id].closed < inner + horizon
+        if s.at <= inner and _closed_at(history.deals[s.opportunity_id]) < inner + horizon
     ]
     window = [s for s in train_snaps if s.at > inner]
     return train_snaps, core, window, inner
@@ -356,7 +368,7 @@ def refit(
     rates (the anchor, the fallback and the suggested stage probabilities) likewise count every
     closed deal. None when the refit lacks an outcome in its core or window: the evaluated
     numbers are then used as they are."""
-    fit_deals = [d for d in history.closed_deals() if d.closed < at]
+    fit_deals = [d for d in history.closed_deals() if _closed_at(d) < at]
     _all, core, window, _inner = fit_snapshots(history, fit_deals, at, horizon)
     y_core, y_win = outcomes(core), outcomes(window)
     if len(set(y_core.tolist())) < 2 or len(set(y_win.tolist())) < 2:

@@ -1,11 +1,13 @@
 """Sign in and out, the language switch and the user's own preferences."""
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -40,11 +42,13 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
     form_class = SignInForm
 
-    def form_invalid(self, form: SignInForm) -> HttpResponse:
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_invalid(form)
-        if getattr(self.request, "signin_wait", None) is not None:
+        # Set on the request by the throttled backend (`org.signin`) when it refused the try.
+        wait: dt.timedelta | None = getattr(self.request, "signin_wait", None)
+        if wait is not None:
             response.status_code = 429
-            response.headers["Retry-After"] = str(int(self.request.signin_wait.total_seconds()) + 1)
+            response.headers["Retry-After"] = str(int(wait.total_seconds()) + 1)
         return response
 
 
