@@ -15,7 +15,12 @@ from django.db import IntegrityError, connection, transaction
 from loudou.analytics.caches import caches_verify
 from loudou.analytics.models import OpportunityStay, StateSpan
 from loudou.interop import writer
-from loudou.interop.bulk import ForeignKeysSetAside, _secondary_indexes, larger_page_cache
+from loudou.interop.bulk import (
+    ForeignKeysSetAside,
+    _foreign_keys,
+    _secondary_indexes,
+    larger_page_cache,
+)
 from loudou.interop.tables import Sheet
 from loudou.interop.values import BadValue, parse_date, parse_money
 from loudou.pipeline.models import Opportunity, OpportunityHistory
@@ -77,40 +82,25 @@ def test_an_initial_load_puts_every_index_back_as_it_was(
     assert OpportunityStay.objects.filter(exited_at__isnull=True).count() == 40 - 14 - 5
 
 
-def _foreign_keys() -> list[tuple[str, str, str]]:
-    """(table, name, definition) of the deal tables' foreign keys on PostgreSQL; [] on SQLite,
-    where the importer leaves them alone."""
-    if connection.vendor != "postgresql":
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
-            " WHERE contype = 'f' AND conrelid IN (SELECT unnest(%s::text[])::regclass)"
-            " ORDER BY 1, 2",
-            [TABLES],
-        )
-        return list(cursor.fetchall())
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's foreign keys")
 def test_an_initial_load_on_postgresql_adds_every_foreign_key_back_as_it_was(
     org: dict[str, Any], tmp_path: Path, initial_load: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = _foreign_keys()
+    before = _foreign_keys(TABLES)
     # The opportunity's account, owner, stage…; history's deal; stays' and spans' deal and stage.
     assert len(before) >= 12 and all("DEFERRABLE INITIALLY DEFERRED" in d for _t, _n, d in before)
     during: list[list[tuple[str, str, str]]] = []
     spans_derive = writer.spans_derive
 
     def watched(ids: range) -> int:
-        during.append(_foreign_keys())
+        during.append(_foreign_keys(TABLES))
         return spans_derive(ids)
 
     monkeypatch.setattr(writer, "spans_derive", watched)
     report = run_import("native", str(native_files(tmp_path, 30)))
     assert report["created"]["opportunities"] == 30
     assert during == [[]]  # set aside while the rows went in
-    assert _foreign_keys() == before
+    assert _foreign_keys(TABLES) == before
     assert writer.DATABASE_SECONDS["foreign keys added again"][0] == len(before)
 
 
@@ -132,35 +122,35 @@ def test_a_row_pointing_nowhere_fails_the_keys_coming_back(org: dict[str, Any]) 
         with refused, transaction.atomic():  # the savepoint lets the outer block go on
             keys.restore()
         transaction.set_rollback(True)
-    assert _foreign_keys() == keys.keys  # rolled back: every key as it was
+    assert _foreign_keys(TABLES) == keys.keys  # rolled back: every key as it was
     assert not OpportunityHistory.objects.filter(opportunity_id=987654).exists()
 
 
 def test_a_dry_run_of_an_initial_load_leaves_the_indexes_and_writes_nothing(
     org: dict[str, Any], tmp_path: Path, initial_load: None
 ) -> None:
-    before, keys, tables = _secondary_indexes(TABLES), _foreign_keys(), counts()
+    before, keys, tables = _secondary_indexes(TABLES), _foreign_keys(TABLES), counts()
     report = run_import("native", str(native_files(tmp_path, 12)), "--dry-run")
     assert report["dry_run"] is True and report["created"]["opportunities"] == 12
     assert _secondary_indexes(TABLES) == before
-    assert _foreign_keys() == keys
+    assert _foreign_keys(TABLES) == keys
     assert counts() == tables
 
 
 def test_a_load_that_fails_after_dropping_the_indexes_rolls_them_back(
     org: dict[str, Any], tmp_path: Path, initial_load: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before, keys, tables = _secondary_indexes(TABLES), _foreign_keys(), counts()
+    before, keys, tables = _secondary_indexes(TABLES), _foreign_keys(TABLES), counts()
 
     def broken(ids: range) -> int:  # fails with the deals written and their indexes dropped
-        assert _secondary_indexes(TABLES) == [] and _foreign_keys() == []
+        assert _secondary_indexes(TABLES) == [] and _foreign_keys(TABLES) == []
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(writer, "spans_derive", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         run_import("native", str(native_files(tmp_path, 5)))
     assert _secondary_indexes(TABLES) == before
-    assert _foreign_keys() == keys
+    assert _foreign_keys(TABLES) == keys
     assert counts() == tables
 
 

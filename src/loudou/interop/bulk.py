@@ -202,6 +202,29 @@ def _secondary_indexes(tables: Sequence[str]) -> list[tuple[str, str]]:
         return list(cursor.fetchall())
 
 
+def _run_deferred_checks(cursor: Any) -> None:
+    """On PostgreSQL, run now the foreign-key checks the transaction has queued (Django defers
+    them to the commit), then defer the next ones again: a table with checks still queued can be
+    neither indexed nor altered."""
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def _foreign_keys(tables: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(table, name, definition) of the foreign keys of `tables` on PostgreSQL, as
+    `ALTER TABLE … ADD CONSTRAINT` takes them back; [] elsewhere (SQLite's cannot be dropped)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)"
+            " FROM pg_constraint c WHERE c.contype = 'f'"
+            " AND c.conrelid IN (SELECT unnest(%s::text[])::regclass) ORDER BY 1, 2",
+            [list(tables)],
+        )
+        return list(cursor.fetchall())
+
+
 class IndexesSetAside:
     """Drops the secondary indexes of some tables for a bulk load and creates them again after.
 
@@ -230,10 +253,7 @@ class IndexesSetAside:
         started = time.perf_counter()
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                # PostgreSQL refuses to index a table with deferred foreign-key checks pending
-                # (Django defers them to the commit): run them now, then defer again.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+                _run_deferred_checks(cursor)
             for _name, sql in self.indexes:
                 cursor.execute(sql)
                 if progress is not None:
@@ -261,19 +281,11 @@ class ForeignKeysSetAside:
         self.seconds = 0.0  # adding them back (benchmarks report it)
 
     def drop(self) -> None:
-        if connection.vendor != "postgresql":
+        self.keys = _foreign_keys(self.tables)
+        if not self.keys:
             return
         with connection.cursor() as cursor:
-            # A table with checks still queued cannot be altered: run them now.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-            cursor.execute(
-                "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)"
-                " FROM pg_constraint c WHERE c.contype = 'f'"
-                " AND c.conrelid IN (SELECT unnest(%s::text[])::regclass) ORDER BY 1, 2",
-                [self.tables],
-            )
-            self.keys = list(cursor.fetchall())
+            _run_deferred_checks(cursor)
             for table, name, _definition in self.keys:
                 cursor.execute(
                     f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}"

@@ -335,9 +335,8 @@ def insert_new(
     )
     inserters = (opps, history, audits, externals)
     initial = _initial_load(len(new))
-    aside = IndexesSetAside(INDEXED_ASIDE) if initial else None
-    keys = ForeignKeysSetAside(INDEXED_ASIDE) if initial else None
-    if aside is not None and keys is not None:
+    aside, keys = IndexesSetAside(INDEXED_ASIDE), ForeignKeysSetAside(INDEXED_ASIDE)
+    if initial:
         keys.drop()
         aside.drop()
 
@@ -423,7 +422,7 @@ def insert_new(
     stays_seconds = time.perf_counter() - started
     spans = spans_derive(opportunity_ids)
     spans_seconds = time.perf_counter() - stays_seconds - started
-    if aside is not None and keys is not None:
+    if initial:
         progress.start(_("Indexing"), len(aside.indexes))
         keys.restore()  # first: the index restore runs the checks still queued
         aside.restore(progress)
@@ -432,7 +431,7 @@ def insert_new(
     DATABASE_SECONDS.update({i.model._meta.label: (i.count, i.seconds) for i in inserters})
     DATABASE_SECONDS[OpportunityStay._meta.label] = (stays, stays_seconds)
     DATABASE_SECONDS[StateSpan._meta.label] = (spans, spans_seconds)
-    if aside is not None and keys is not None:
+    if initial:
         DATABASE_SECONDS["foreign keys added again"] = (len(keys.keys), keys.seconds)
         DATABASE_SECONDS["indexes created again"] = (len(aside.indexes), aside.seconds)
     return history.count
